@@ -1,0 +1,34 @@
+// Builds hotcode: TypeScript → dist/ (tsc), then the runtime's own modules
+// (src/stdlib/*.ts) → object files in dist/stdlib/ebin with hotcode's own
+// compiler, as OTP compiles its stdlib to .beam files.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+try {
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+} catch {
+  process.exit(1);
+}
+
+const { compileSource } = await import(join(root, 'dist', 'compiler', 'compile.js'));
+const srcDir = join(root, 'src', 'stdlib');
+const outDir = join(root, 'dist', 'stdlib', 'ebin');
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+let failed = false;
+for (const f of readdirSync(srcDir).filter((f) => /^[A-Za-z_$][\w$]*\.ts$/.test(f) && !f.endsWith('.d.ts'))) {
+  const module = f.slice(0, -3);
+  const file = join(srcDir, f);
+  const r = await compileSource(module, file, readFileSync(file, 'utf8'));
+  if (!r.ok) {
+    failed = true;
+    for (const d of r.diagnostics) console.error(`${d.file}:${d.line}:${d.column} ${d.message}`);
+    continue;
+  }
+  writeFileSync(join(outDir, `${module}.js`), r.compiled.text);
+}
+if (failed) process.exit(1);

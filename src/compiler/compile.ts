@@ -1,0 +1,110 @@
+/**
+ * Source → object file text: esbuild (TS → JS, source map) → acorn +
+ * magic-string rewrites (rewrite.ts) → the object file of objectFile.ts.
+ * No type work here: the type gate (typegate/) runs beside it.
+ */
+import remapping from '@jridgewell/remapping';
+import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
+import { type TransformResult, transform } from 'esbuild';
+import { FORMAT_VERSION, formatObjectFile, type ObjectHeader, md5 } from '../code/objectFile.js';
+import type { Diagnostic } from '../types.js';
+import { rewrite } from './rewrite.js';
+
+export interface CompiledModule {
+  module: string;
+  header: ObjectHeader;
+  /** The whole object file. */
+  text: string;
+  warnings: Diagnostic[];
+}
+
+export type CompileOutcome = { ok: true; compiled: CompiledModule } | { ok: false; diagnostics: Diagnostic[] };
+
+export async function compileSource(module: string, file: string, source: string): Promise<CompileOutcome> {
+  const isTs = /\.[cm]?tsx?$/.test(file);
+  let out: TransformResult;
+  try {
+    out = await transform(source, {
+      loader: isTs ? (file.endsWith('x') ? 'tsx' : 'ts') : file.endsWith('x') ? 'jsx' : 'js',
+      format: 'esm',
+      target: 'esnext',
+      sourcemap: 'external',
+      sourcefile: file,
+      sourcesContent: true,
+      tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: false, useDefineForClassFields: true } },
+    });
+  } catch (e) {
+    const failure = e as { errors?: { text: string; location?: { line: number; column: number; file: string } | null }[] };
+    return {
+      ok: false,
+      diagnostics: (failure.errors ?? [{ text: String(e) }]).map((m) => ({
+        file,
+        line: m.location?.line ?? 1,
+        column: (m.location?.column ?? 0) + 1,
+        message: m.text,
+        category: 'error' as const,
+      })),
+    };
+  }
+  const warnings: Diagnostic[] = out.warnings.map((m) => ({
+    file,
+    line: m.location?.line ?? 1,
+    column: (m.location?.column ?? 0) + 1,
+    message: m.text,
+    category: 'warning' as const,
+  }));
+
+  const rw = rewrite(out.code, module);
+  if (rw.problems.length) {
+    const trace = new TraceMap(out.map);
+    const lines = lineStarts(out.code);
+    return {
+      ok: false,
+      diagnostics: rw.problems.map((p) => {
+        const { line, column } = offsetToLineCol(lines, p.pos);
+        const orig = originalPositionFor(trace, { line, column });
+        return {
+          file,
+          line: orig.line ?? line,
+          column: (orig.column ?? column) + 1,
+          message: p.message,
+          category: 'error' as const,
+        };
+      }),
+    };
+  }
+
+  const map = remapping([rw.map as never, out.map], () => null);
+  map.sources = [file];
+  map.sourcesContent = [source];
+  const sum = md5(source);
+  const header: ObjectHeader = {
+    format: FORMAT_VERSION,
+    module,
+    exports: rw.exports,
+    imports: rw.imports,
+    md5: sum,
+    vsn: rw.vsn ?? sum,
+    compiledAt: Date.now(),
+    source: file,
+    options: {},
+  };
+  return { ok: true, compiled: { module, header, text: formatObjectFile(header, rw.code, JSON.stringify(map)), warnings } };
+}
+
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
+  return starts;
+}
+
+function offsetToLineCol(starts: number[], pos: number): { line: number; column: number } {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, column: pos - starts[lo]! };
+}

@@ -1,0 +1,193 @@
+/**
+ * The compiler options the gate checks with: the user's `tsconfig.json` when
+ * there is one, strict defaults otherwise, then hotcode's own overrides (the
+ * module system is hotcode's, not Node's, and nothing is emitted).
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import ts from 'typescript';
+import type { Diagnostic } from '../../types.js';
+import { toDiagnostic } from './diagnostics.js';
+
+export type ConfigResult =
+  | {
+      ok: true;
+      options: ts.CompilerOptions;
+      /** Declaration files the configuration includes (global declarations). */
+      declarationFiles: string[];
+      /** The files this configuration was read from (tsconfig.json and what it extends). */
+      sources: string[];
+    }
+  | { ok: false; configError: Diagnostic };
+
+/** Used when the project has no tsconfig.json. */
+function defaultOptions(): ts.CompilerOptions {
+  return {
+    strict: true,
+    target: ts.ScriptTarget.ES2023,
+    lib: ['lib.es2023.d.ts'],
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    esModuleInterop: true,
+    skipLibCheck: true,
+    types: ['node'],
+  };
+}
+
+/**
+ * Options that only matter for emitting; with `noEmit` forced they would at
+ * best do nothing and at worst be reported as conflicting with it.
+ */
+const EMIT_ONLY: readonly (keyof ts.CompilerOptions)[] = [
+  'declaration',
+  'declarationMap',
+  'declarationDir',
+  'emitDeclarationOnly',
+  'isolatedDeclarations',
+  'sourceMap',
+  'inlineSourceMap',
+  'inlineSources',
+  'composite',
+  'incremental',
+  'tsBuildInfoFile',
+  'outFile',
+  'outDir',
+  'rootDir',
+];
+
+/**
+ * hotcode compiles every module itself and evaluates it as an ES module, so
+ * Node's rules for which file is CommonJS do not apply: the module system is
+ * forced to ESNext with bundler resolution (a project configured for
+ * NodeNext and without `"type": "module"` would otherwise see its modules as
+ * CommonJS). Every file is a module (`moduleDetection: force`), `.js` modules
+ * are part of the program so that `.ts` modules importing them see their types
+ * (they are only checked when `checkJs` is on), and `./name.ts` specifiers are
+ * allowed.
+ */
+function applyHotcodeOptions(options: ts.CompilerOptions): ts.CompilerOptions {
+  const o: ts.CompilerOptions = { ...options };
+  for (const key of EMIT_ONLY) delete o[key];
+  o.noEmit = true;
+  o.allowImportingTsExtensions = true;
+  o.allowJs = true;
+  o.module = ts.ModuleKind.ESNext;
+  o.moduleResolution = ts.ModuleResolutionKind.Bundler;
+  o.moduleDetection = ts.ModuleDetectionKind.Force;
+  return o;
+}
+
+/**
+ * Node's own types are always in: when the configuration lists `types`, `node`
+ * is added; when it does not, TypeScript's automatic inclusion of
+ * `node_modules/@types/*` is made explicit and `node` added to it. Where
+ * `node` resolves to is the checker's business (the project's own
+ * `@types/node` first, hotcode's copy otherwise).
+ */
+function withNodeTypes(options: ts.CompilerOptions, cwd: string): ts.CompilerOptions {
+  const host: ts.ModuleResolutionHost = {
+    fileExists: ts.sys.fileExists,
+    readFile: ts.sys.readFile,
+    directoryExists: ts.sys.directoryExists,
+    getDirectories: ts.sys.getDirectories,
+    realpath: ts.sys.realpath,
+    getCurrentDirectory: () => cwd,
+  };
+  const types = options.types ?? ts.getAutomaticTypeDirectiveNames(options, host);
+  return { ...options, types: types.includes('node') ? [...types] : [...types, 'node'] };
+}
+
+function errorAt(file: string, d: ts.Diagnostic | undefined, fallback: string): Diagnostic {
+  if (d) {
+    const diag = toDiagnostic(d);
+    if (diag) return diag;
+    return {
+      file,
+      line: 1,
+      column: 1,
+      message: ts.flattenDiagnosticMessageText(d.messageText, '\n'),
+      code: d.code,
+      category: 'error',
+    };
+  }
+  return { file, line: 1, column: 1, message: fallback, category: 'error' };
+}
+
+/** TS18003 "No inputs were found": the gate does not use the config's file list for modules. */
+const NO_INPUTS = 18003;
+
+/** Reads and parses `<root>/tsconfig.json` (not cached: see {@link ConfigCache}). */
+export function readConfig(root: string): ConfigResult {
+  const file = join(root, 'tsconfig.json');
+  if (!ts.sys.fileExists(file)) {
+    return {
+      ok: true,
+      options: applyHotcodeOptions(defaultOptions()),
+      declarationFiles: [],
+      sources: [],
+    };
+  }
+  const text = ts.sys.readFile(file);
+  if (text === undefined) {
+    return { ok: false, configError: errorAt(file, undefined, `cannot read ${file}`) };
+  }
+  const syntax = ts.parseConfigFileTextToJson(file, text);
+  if (syntax.error) return { ok: false, configError: errorAt(file, syntax.error, 'does not parse') };
+  const source = ts.parseJsonText(file, text) as ts.TsConfigSourceFile;
+  const parsed = ts.parseJsonSourceFileConfigFileContent(source, ts.sys, root, undefined, file);
+  const errors = parsed.errors.filter(
+    (d) => d.code !== NO_INPUTS && d.category === ts.DiagnosticCategory.Error,
+  );
+  if (errors.length > 0) {
+    return { ok: false, configError: errorAt(file, errors[0], 'invalid configuration') };
+  }
+  return {
+    ok: true,
+    options: withNodeTypes(applyHotcodeOptions(parsed.options), root),
+    declarationFiles: parsed.fileNames.filter((f) => /\.d\.[cm]?ts$/.test(f)),
+    sources: [file, ...(source.extendedSourceFiles ?? [])],
+  };
+}
+
+function stamp(file: string): string {
+  try {
+    const s = statSync(file);
+    return `${s.mtimeMs}:${s.size}`;
+  } catch {
+    return 'absent';
+  }
+}
+
+/**
+ * Re-reads the configuration only when `tsconfig.json` or a file it extends
+ * has changed (by mtime and size), so a check costs a few `stat`s, not a parse.
+ * `generation` changes whenever the options do.
+ */
+export class ConfigCache {
+  #root: string;
+  /** The stamps the current result was read under; undefined before the first read. */
+  #stamps: Map<string, string> | undefined;
+  #result: ConfigResult | undefined;
+  generation = 0;
+
+  constructor(root: string) {
+    this.#root = root;
+  }
+
+  get(): ConfigResult {
+    // A failed read is not cached: the file at fault may be one it extends.
+    if (this.#result?.ok && this.#stamps && [...this.#stamps].every(([f, s]) => stamp(f) === s)) {
+      return this.#result;
+    }
+    const file = join(this.#root, 'tsconfig.json');
+    const stamps = new Map([[file, stamp(file)]]);
+    const result = readConfig(this.#root);
+    if (result.ok) {
+      for (const f of result.sources) if (!stamps.has(f)) stamps.set(f, stamp(f));
+    }
+    this.#stamps = stamps;
+    this.#result = result;
+    this.generation++;
+    return result;
+  }
+}

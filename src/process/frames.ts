@@ -1,0 +1,81 @@
+/**
+ * Suspended-frame counts (SPEC S4.3): a process *uses* a version while an
+ * `await` in that version's code has not resumed. Compiled code increments a
+ * counter before each await and decrements it after (compiler/rewrite.ts);
+ * there is no stack walking.
+ *
+ * A counter belongs to one (process, version) pair. The version's token keeps
+ * the set of its counters, so purge looks only at processes that ran the
+ * version's async code — never at bystanders (DESIGN.md "Purging").
+ */
+import type { Proc } from './table.js';
+
+/** Created by the code server, one per loaded version; opaque here. */
+export interface VersionToken {
+  /** Counters of the processes that have run async code of this version. */
+  readonly counters: Set<FrameCounter>;
+  /** Set when the version is purged: later awaits of its closures are not counted. */
+  purged: boolean;
+}
+
+export interface FrameCounter {
+  /** Suspended awaits of this version in this process; KILLED_COUNT once it died. */
+  n: number;
+  readonly proc: Proc | undefined;
+  readonly token: VersionToken | undefined;
+}
+
+/**
+ * A killed process's counters are set to this, so that the decrement after an
+ * await resumes goes below zero and the compiled code throws (S4.4).
+ */
+export const KILLED_COUNT = Number.NEGATIVE_INFINITY;
+
+/** Counts of code running outside any process: kept balanced, never read. */
+const OUTSIDE: FrameCounter = { n: 0, proc: undefined, token: undefined };
+/** For a process that already exited: its next resumed await throws. */
+const DEAD: FrameCounter = { n: KILLED_COUNT, proc: undefined, token: undefined };
+
+/** The counter of `p` for `token`; created on first use. */
+export function counterFor(p: Proc | undefined, token: VersionToken): FrameCounter {
+  if (p === undefined) return OUTSIDE;
+  if (p.lastToken === token) return p.lastCounter!;
+  let c = p.counters.get(token);
+  if (c === undefined) {
+    if (!p.alive) return DEAD;
+    if (token.purged) return OUTSIDE;
+    c = { n: 0, proc: p, token };
+    p.counters.set(token, c);
+    token.counters.add(c);
+  }
+  p.lastToken = token;
+  p.lastCounter = c;
+  return c;
+}
+
+/** Processes suspended in the version's code right now. */
+export function usersOf(token: VersionToken): Proc[] {
+  const users: Proc[] = [];
+  for (const c of token.counters) if (c.n > 0 && c.proc?.alive) users.push(c.proc);
+  return users;
+}
+
+export function isUsedBy(token: VersionToken, p: Proc): boolean {
+  const c = p.counters.get(token);
+  return c !== undefined && c.n > 0;
+}
+
+/** Forgets every counter of a purged version, so nothing keeps it alive (S4.5). */
+export function dropToken(token: VersionToken): void {
+  token.purged = true;
+  for (const c of token.counters) {
+    const p = c.proc;
+    if (p === undefined) continue;
+    p.counters.delete(token);
+    if (p.lastToken === token) {
+      p.lastToken = undefined;
+      p.lastCounter = undefined;
+    }
+  }
+  token.counters.clear();
+}

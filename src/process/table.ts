@@ -1,0 +1,304 @@
+/**
+ * The process table: the one owner of every process record (SPEC S5).
+ *
+ * A process is a record plus one async function running on the event loop;
+ * the current process is held in one AsyncLocalStorage, the only mechanism
+ * that stays right after an `await` in plain, uncompiled code (DESIGN.md).
+ *
+ * This layer knows nothing of modules: suspended-frame counts are kept per
+ * opaque version token (frames.ts), which the code server creates and labels.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { HotcodeError } from '../errors.js';
+import { type FrameCounter, KILLED_COUNT, type VersionToken } from './frames.js';
+import { Mailbox } from './mailbox.js';
+import { makeRef, Pid, type Ref } from './pid.js';
+
+/** An exit reason: `'normal'`, `'killed'`, `'shutdown'`, an Error, any value. */
+export type ExitReason = unknown;
+
+export interface ExitMessage {
+  type: 'EXIT';
+  from: Pid;
+  reason: ExitReason;
+}
+
+export interface DownMessage {
+  type: 'DOWN';
+  ref: Ref;
+  pid: Pid;
+  reason: ExitReason;
+}
+
+export class Proc {
+  readonly mailbox = new Mailbox();
+  /** Linked processes; symmetric (both sides hold each other). */
+  readonly links = new Set<Proc>();
+  /** Monitors this process holds: ref → the monitored process. */
+  readonly monitors = new Map<Ref, Proc>();
+  /** Monitors on this process: ref → the owner to notify. */
+  readonly monitoredBy = new Map<Ref, Proc>();
+  /** Suspended-frame counters, one per version token this process has run async code of. */
+  readonly counters = new Map<VersionToken, FrameCounter>();
+  /** One-entry cache in front of `counters` (most processes run one module). */
+  lastToken: VersionToken | undefined = undefined;
+  lastCounter: FrameCounter | undefined = undefined;
+  trapExit = false;
+  alive = true;
+  /** Set by `sys.suspend` (through the runtime's internal API) for processInfo. */
+  suspended = false;
+  name: string | undefined = undefined;
+  initialCall: string | undefined = undefined;
+  /** Created lazily by `signal()`: one per process made a 100 k purge 6× slower. */
+  abort: AbortController | undefined = undefined;
+  exitReason: ExitReason = undefined;
+  /** Called once when the process exits (used by `run`). */
+  onExit: ((reason: ExitReason) => void) | undefined = undefined;
+  constructor(readonly pid: Pid) {}
+}
+
+/** Where crash reports go (SPEC S5.1: OTP's crash report). Users may redirect it. */
+export interface Logger {
+  error(message: string, meta: { pid: Pid; reason: ExitReason; name?: string; initialCall?: string }): void;
+}
+
+export const defaultLogger: Logger = {
+  error(message) {
+    process.stderr.write(`${message}\n`);
+  },
+};
+
+/** A stackless error thrown into a killed process's code (S4.4). */
+export const KILLED_ERROR: Error & { code: string } = Object.assign(Object.create(HotcodeError.prototype), {
+  code: 'killed',
+  message: 'this process was killed (its code was purged, or it got exit reason kill); it runs no more code',
+});
+
+export class ProcessTable {
+  readonly als = new AsyncLocalStorage<Proc>();
+  readonly procs = new Map<number, Proc>();
+  readonly names = new Map<string, Proc>();
+  private nextId = 80;
+  logger: Logger = defaultLogger;
+
+  current(): Proc | undefined {
+    return this.als.getStore();
+  }
+
+  /** The current process, which must be alive; throws a clear error otherwise. */
+  requireSelf(what: string): Proc {
+    const p = this.als.getStore();
+    if (p === undefined)
+      throw new HotcodeError(
+        'no_process',
+        `${what} needs a process, and this code runs outside one: run it inside spawn(…) or await run(async () => …)`,
+      );
+    if (!p.alive) throw this.noproc(p, what);
+    return p;
+  }
+
+  /** Throws if the caller is a process that has exited (S0.2, S4.4). */
+  checkCaller(what: string): Proc | undefined {
+    const p = this.als.getStore();
+    if (p !== undefined && !p.alive) throw this.noproc(p, what);
+    return p;
+  }
+
+  private noproc(p: Proc, what: string): Error {
+    if (p.exitReason === 'killed') return KILLED_ERROR;
+    return new HotcodeError('noproc', `${what}: process ${p.pid} has exited; its code runs no more`);
+  }
+
+  lookup(pid: Pid): Proc | undefined {
+    const p = this.procs.get(pid.id);
+    return p !== undefined && p.pid === pid ? p : undefined;
+  }
+
+  /**
+   * Creates a process and runs `body` in it up to its first suspension
+   * (as calling an async function does); `setup` runs first (links, monitors).
+   */
+  spawn(body: () => unknown, setup?: (p: Proc) => void, initialCall?: string): Proc {
+    const p = new Proc(new Pid(this.nextId++));
+    p.initialCall = initialCall;
+    this.procs.set(p.pid.id, p);
+    setup?.(p);
+    let result: unknown;
+    try {
+      result = this.als.run(p, body);
+    } catch (e) {
+      this.exit(p, e);
+      return p;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        () => this.exit(p, 'normal'),
+        (e: unknown) => this.exit(p, e === EXIT_THROWN ? p.exitReason : e),
+      );
+    } else {
+      queueMicrotask(() => this.exit(p, 'normal'));
+    }
+    return p;
+  }
+
+  /**
+   * Ends a process with `reason`: it runs no more code the runtime controls
+   * (S4.4), its links get exit signals and its monitors DOWN messages.
+   */
+  exit(p: Proc, reason: ExitReason): void {
+    if (!p.alive) return;
+    p.alive = false;
+    p.exitReason = reason;
+    this.procs.delete(p.pid.id);
+    if (p.name !== undefined) {
+      this.names.delete(p.name);
+    }
+    p.mailbox.clear();
+    // Awaits of compiled code that resume later throw (frames.ts).
+    for (const c of p.counters.values()) {
+      c.n = KILLED_COUNT;
+      c.token?.counters.delete(c);
+    }
+    p.counters.clear();
+    p.lastToken = undefined;
+    p.lastCounter = undefined;
+    for (const [ref, target] of p.monitors) target.monitoredBy.delete(ref);
+    p.monitors.clear();
+    for (const [ref, owner] of p.monitoredBy) {
+      if (owner.alive) owner.mailbox.deliver({ type: 'DOWN', ref, pid: p.pid, reason } satisfies DownMessage);
+    }
+    p.monitoredBy.clear();
+    const links = [...p.links];
+    p.links.clear();
+    for (const l of links) {
+      l.links.delete(p);
+      this.exitSignal(l, p.pid, reason, false);
+    }
+    if (!isQuietReason(reason)) this.crashReport(p, reason);
+    if (p.onExit !== undefined) {
+      const f = p.onExit;
+      p.onExit = undefined;
+      f(reason);
+    }
+    // Listeners run at the exit, so user code can close sockets and timers.
+    p.abort?.abort(reason);
+  }
+
+  /**
+   * An exit signal from `from` with `reason` reaches `target` (S5.3):
+   * `'kill'` (sent by exit/2 only) is untrappable and becomes `'killed'`.
+   */
+  exitSignal(target: Proc, from: Pid, reason: ExitReason, direct: boolean): void {
+    if (!target.alive) return;
+    if (direct && reason === 'kill') {
+      this.exit(target, 'killed');
+      return;
+    }
+    if (target.trapExit) {
+      target.mailbox.deliver({ type: 'EXIT', from, reason } satisfies ExitMessage);
+      return;
+    }
+    if (reason === 'normal') {
+      if (direct && from === target.pid) this.exit(target, 'normal');
+      return;
+    }
+    this.exit(target, reason);
+  }
+
+  link(a: Proc, b: Proc): void {
+    if (a === b) return;
+    if (!b.alive) {
+      // OTP: linking to a dead process gives an exit signal with reason noproc.
+      this.exitSignal(a, b.pid, 'noproc', false);
+      return;
+    }
+    a.links.add(b);
+    b.links.add(a);
+  }
+
+  unlink(a: Proc, b: Proc): void {
+    a.links.delete(b);
+    b.links.delete(a);
+  }
+
+  monitor(owner: Proc, target: Proc | undefined, pid: Pid): Ref {
+    const ref = makeRef();
+    if (target === undefined || !target.alive) {
+      owner.mailbox.deliver({ type: 'DOWN', ref, pid, reason: 'noproc' } satisfies DownMessage);
+      return ref;
+    }
+    owner.monitors.set(ref, target);
+    target.monitoredBy.set(ref, owner);
+    return ref;
+  }
+
+  demonitor(owner: Proc, ref: Ref): boolean {
+    const target = owner.monitors.get(ref);
+    if (target === undefined) return false;
+    owner.monitors.delete(ref);
+    target.monitoredBy.delete(ref);
+    return true;
+  }
+
+  register(name: string, p: Proc): void {
+    this.names.set(name, p);
+    p.name = name;
+  }
+
+  unregister(name: string): boolean {
+    const p = this.names.get(name);
+    if (p === undefined) return false;
+    this.names.delete(name);
+    p.name = undefined;
+    return true;
+  }
+
+  /** Kills every process (the node stops). */
+  killAll(): void {
+    for (const p of [...this.procs.values()]) this.exit(p, 'killed');
+  }
+
+  private crashReport(p: Proc, reason: ExitReason): void {
+    const what =
+      reason instanceof Error ? (reason.stack ?? `${reason.name}: ${reason.message}`) : formatReason(reason);
+    const who = p.name !== undefined ? `${p.pid} (${p.name})` : String(p.pid);
+    const started = p.initialCall !== undefined ? ` started as ${p.initialCall}` : '';
+    try {
+      this.logger.error(`=CRASH REPORT==== process ${who}${started} exited: ${what}`, {
+        pid: p.pid,
+        reason,
+        ...(p.name !== undefined ? { name: p.name } : {}),
+        ...(p.initialCall !== undefined ? { initialCall: p.initialCall } : {}),
+      });
+    } catch {
+      // a broken logger must not break exits
+    }
+  }
+}
+
+/** Thrown by `exit(reason)` to unwind the exiting process's own code. */
+export const EXIT_THROWN: Error = Object.assign(Object.create(Error.prototype), {
+  message: 'process exited',
+});
+
+/** Reasons that are not crashes: no crash report (as OTP's proc_lib). */
+export function isQuietReason(reason: ExitReason): boolean {
+  return (
+    reason === 'normal' ||
+    reason === 'shutdown' ||
+    reason === 'killed' ||
+    reason === 'noproc' ||
+    reason === KILLED_ERROR ||
+    (typeof reason === 'object' && reason !== null && (reason as { shutdown?: unknown }).shutdown !== undefined)
+  );
+}
+
+export function formatReason(reason: ExitReason): string {
+  if (typeof reason === 'string') return reason;
+  if (reason instanceof Error) return `${reason.name}: ${reason.message}`;
+  try {
+    return JSON.stringify(reason) ?? String(reason);
+  } catch {
+    return String(reason);
+  }
+}

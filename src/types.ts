@@ -1,0 +1,119 @@
+/**
+ * The public types of hotcode: results of code loading (SPEC S6.4), version
+ * information (S2.4), compile results (S6.1) and handles (S0.4, S3).
+ *
+ * Everyday failures are values from closed sets (STYLE.md practice 3); misuse
+ * throws a {@link HotcodeError} with a stable `code`.
+ */
+
+/** Why a load failed (OTP's `code:load_error_rsn()`). */
+export type LoadError = 'nofile' | 'badfile' | 'not_purged' | 'sticky_directory' | 'on_load_failure';
+
+/** `{ module }` on success, `{ error }` otherwise (`code:load_file/1`). */
+export type LoadResult = { module: string } | { error: LoadError };
+
+/** One failed member of an atomic load. */
+export interface ModuleLoadError {
+  module: string;
+  error: LoadError;
+}
+
+export type AtomicLoadResult = { modules: string[] } | { error: ModuleLoadError[] };
+
+/** Opaque result of `code.prepareLoading`, consumed by `code.finishLoading`. */
+export interface PreparedCode {
+  readonly __preparedCode: unique symbol;
+}
+
+export type PrepareResult = { prepared: PreparedCode } | { error: ModuleLoadError[] };
+
+/** Identity of one loaded version of a module (S2.4). */
+export interface VersionInfo {
+  /** `export const vsn = …` if the module has one, else the MD5 of its source. */
+  vsn: string;
+  /** MD5 (hex) of the module's source text. */
+  md5: string;
+  /** The object file it was loaded from (or the name given to `loadBinary`). */
+  file: string;
+  /** Milliseconds since the epoch. */
+  loadedAt: number;
+  /** Sequence number of this load within the node (1, 2, …); useful in logs. */
+  seq: number;
+}
+
+export interface Versions {
+  current?: VersionInfo;
+  old?: VersionInfo;
+}
+
+/** A compile problem, located in the source file (1-based line and column). */
+export interface Diagnostic {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+  /** TypeScript's error number for type errors; absent for syntax/rewrite errors. */
+  code?: number;
+  category: 'error' | 'warning' | 'suggestion' | 'message';
+}
+
+export interface CompileOk {
+  module: string;
+  /** The object file written. */
+  file: string;
+  warnings: Diagnostic[];
+}
+
+export interface CompileFailed {
+  error: 'compile';
+  diagnostics: Diagnostic[];
+}
+
+export interface NoSource {
+  error: 'nofile';
+}
+
+export type CompileResult = CompileOk | CompileFailed | NoSource;
+export type CompileManyResult = { modules: CompileOk[] } | CompileFailed | NoSource;
+
+export interface CompileOptions {
+  /** Run the type gate (SPEC S6.2). Default: the node's `typecheck` option (true). */
+  typecheck?: boolean;
+}
+
+/** What `c(M)` returns: the load result, or the compile error. */
+export type CResult = LoadResult | CompileFailed | NoSource;
+/** What `c([M1, M2])` returns. */
+export type CManyResult = { modules: string[] } | { error: ModuleLoadError[] } | CompileFailed | NoSource;
+
+/**
+ * A module handle: a stable object per module name whose properties are the
+ * module's current exports (SPEC S1.5, S3). Functions read from it are external
+ * references that always call the current version (S3.4).
+ *
+ * Give it the module's type to call it with types:
+ * `mod<typeof import('./counter.js')>('counter').inc()`.
+ */
+export type Handle<T extends object = ModuleExports> = T & { readonly [handleBrand]?: true };
+declare const handleBrand: unique symbol;
+
+/** The untyped shape of a module's exports. */
+export interface ModuleExports {
+  readonly [name: string]: unknown;
+}
+
+/** Wherever a module is expected, its name or its handle is accepted (S0.4). */
+export type ModuleArg = string | Handle<object>;
+
+export interface StartOptions {
+  /** Source directories that `c` and `compile.file` read (default: `['src']`). */
+  src?: string | string[];
+  /** Where object files are written (default: `'ebin'`). */
+  out?: string;
+  /** Further object-file directories, after `out` on the code path. */
+  path?: string[];
+  /** Run the type gate by default (default `true`). */
+  typecheck?: boolean;
+  /** Project root used for tsconfig lookup and relative paths (default: `process.cwd()`). */
+  root?: string;
+}
