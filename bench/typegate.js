@@ -63,7 +63,7 @@ function fiftyLines(n) {
     'export function describe(s: Shape): string {',
     '  const a = area(s).toFixed(2);',
     '  const p = perimeter(s).toFixed(2);',
-    '  return `${s.kind}: area ${a}, perimeter ${p}`;',
+    "  return s.kind + ': area ' + a + ', perimeter ' + p;",
     '}',
     '',
     'export function largest(shapes: Shape[]): Shape | undefined {',
@@ -146,8 +146,16 @@ async function withGate(fn) {
   }
 }
 
-const shapes = (src, n) => ({ module: 'shapes', file: join(src, 'shapes.ts'), text: fiftyLines(n) });
-const scalerSource = (src, n) => ({ module: 'scaler', file: join(src, 'scaler.ts'), text: scaler(n) });
+const shapes = (src, n) => ({
+  module: 'shapes',
+  file: join(src, 'shapes.ts'),
+  text: fiftyLines(n),
+});
+const scalerSource = (src, n) => ({
+  module: 'scaler',
+  file: join(src, 'scaler.ts'),
+  text: scaler(n),
+});
 
 /** The first check's round trip (worker start, TypeScript load, program build, check). */
 export async function benchTypegateFirst() {
@@ -162,7 +170,10 @@ export async function benchTypegate() {
   return withGate(async (gate, src) => {
     await gate.check({ changed: [shapes(src, 0)], loaded: [] });
     const body = await timeChecks(gate, (n) => ({ changed: [shapes(src, n)], loaded: [] }));
-    const signature = await timeChecks(gate, (n) => ({ changed: [scalerSource(src, n)], loaded: [] }));
+    const signature = await timeChecks(gate, (n) => ({
+      changed: [scalerSource(src, n)],
+      loaded: [],
+    }));
     return [
       { id: 'typegate.c_50_lines_ms', value: body, unit: 'ms' },
       { id: 'typegate.signature_edit_ms', value: signature, unit: 'ms' },

@@ -4,6 +4,7 @@
 //
 // HOTCODE_TYPEGATE_MODULE may point at another build of the module (default: ../dist).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -105,7 +106,10 @@ describe('a signature change and its importers (adder fixture)', () => {
     const arg = inUser.find((d) => d.code === 2345);
     assert.ok(arg, JSON.stringify(inUser));
     assert.equal(arg.column, 14);
-    assert.match(arg.message, /Argument of type 'number' is not assignable to parameter of type 'string'/);
+    assert.match(
+      arg.message,
+      /Argument of type 'number' is not assignable to parameter of type 'string'/,
+    );
     assert.equal(errorsIn(r, join(root, 'src', 'broken_elsewhere.ts')).length, 0);
   });
 
@@ -323,4 +327,41 @@ test('a crashed checker rejects the pending check with typegate_crashed; the nex
     gate.check({ changed: [], loaded: [] }),
     (err) => err.code === 'typegate_closed',
   );
+});
+
+test('an idle gate does not keep the process alive', () => {
+  const root = project('adder');
+  const script = `
+    const { createTypeGate } = await import(${JSON.stringify(moduleUrl)});
+    const gate = createTypeGate({ root: ${JSON.stringify(root)}, srcDirs: [${JSON.stringify(join(root, 'src'))}] });
+    const r = await gate.check({ changed: [], loaded: [] });
+    console.log(JSON.stringify(r));
+    // no close(): the process must still exit by itself
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.deepEqual(JSON.parse(out), { ok: true, diagnostics: [] });
+});
+
+test('the checker heap after 1,000 recompiles stays within 20 MB of that after 10', async () => {
+  const root = project('adder');
+  const gate = gateFor(root);
+  try {
+    const loaded = [source(root, 'user_of_adder')];
+    let after10 = 0;
+    for (let i = 1; i <= 1000; i++) {
+      const text = `export function add(a: number, b: number): number {\n  return a + b + ${i % 7};\n}\n`;
+      const r = await gate.check({ changed: [source(root, 'adder', text)], loaded });
+      assert.equal(r.ok, true);
+      if (i === 10) after10 = (await gate.stats()).heapUsed;
+    }
+    const stats = await gate.stats();
+    assert.equal(stats.gcForced, true);
+    const growthMb = (stats.heapUsed - after10) / (1024 * 1024);
+    assert.ok(growthMb < 20, `heap grew by ${growthMb.toFixed(1)} MB`);
+  } finally {
+    await gate.close();
+  }
 });

@@ -19,7 +19,13 @@ import ts from 'typescript';
 import type { Diagnostic } from '../../types.js';
 import { ConfigCache } from './config.js';
 import { toDiagnostic } from './diagnostics.js';
-import { flatModuleName, isModuleName, type ModuleDeps, moduleDeps, modulesToCheck } from './graph.js';
+import {
+  flatModuleName,
+  isModuleName,
+  type ModuleDeps,
+  moduleDeps,
+  modulesToCheck,
+} from './graph.js';
 import type { SourceText, TypeCheckRequest, TypeCheckResult, WorkerConfig } from './protocol.js';
 
 export interface Checker {
@@ -182,7 +188,15 @@ export function createChecker(cfg: WorkerConfig): Checker {
       // Libraries' resolutions are cached for the life of the service; a
       // module's are not, so a package installed later is found.
       const cache = fromModule ? undefined : libraryResolutionCache;
-      const r = ts.resolveModuleName(spec, containingFile, opts, resolutionHost, cache, redirected, mode);
+      const r = ts.resolveModuleName(
+        spec,
+        containingFile,
+        opts,
+        resolutionHost,
+        cache,
+        redirected,
+        mode,
+      );
       if (!r.resolvedModule) unresolved = true;
       return r;
     });
@@ -204,7 +218,15 @@ export function createChecker(cfg: WorkerConfig): Checker {
         typeof ref === 'string'
           ? undefined
           : ts.getModeForFileReference(ref, containingSourceFile?.impliedNodeFormat);
-      const r = ts.resolveTypeReferenceDirective(name, containingFile, opts, resolutionHost, redirected, typeResolutionCache, mode);
+      const r = ts.resolveTypeReferenceDirective(
+        name,
+        containingFile,
+        opts,
+        resolutionHost,
+        redirected,
+        typeResolutionCache,
+        mode,
+      );
       if (!r.resolvedTypeReferenceDirective && name === 'node' && nodeTypes) {
         // The project has no @types/node of its own: use hotcode's.
         return {
@@ -301,7 +323,12 @@ export function createChecker(cfg: WorkerConfig): Checker {
       next.set(file, old);
       return false;
     }
-    next.set(file, { version: String(++nextScriptVersion), text, snapshot: undefined, deps: undefined });
+    next.set(file, {
+      version: String(++nextScriptVersion),
+      text,
+      snapshot: undefined,
+      deps: undefined,
+    });
     return true;
   }
 
@@ -325,7 +352,10 @@ export function createChecker(cfg: WorkerConfig): Checker {
         options,
         libraryResolutionCache.getPackageJsonInfoCache(),
       );
-      service = ts.createLanguageService(host, ts.createDocumentRegistry(caseSensitive, root, JSDOC_MODE));
+      service = ts.createLanguageService(
+        host,
+        ts.createDocumentRegistry(caseSensitive, root, JSDOC_MODE),
+      );
       serviceGeneration = configCache.generation;
       dirty = true;
     }

@@ -132,7 +132,8 @@ export function readConfig(root: string): ConfigResult {
     return { ok: false, configError: errorAt(file, undefined, `cannot read ${file}`) };
   }
   const syntax = ts.parseConfigFileTextToJson(file, text);
-  if (syntax.error) return { ok: false, configError: errorAt(file, syntax.error, 'does not parse') };
+  if (syntax.error)
+    return { ok: false, configError: errorAt(file, syntax.error, 'does not parse') };
   const source = ts.parseJsonText(file, text) as ts.TsConfigSourceFile;
   const parsed = ts.parseJsonSourceFileConfigFileContent(source, ts.sys, root, undefined, file);
   const errors = parsed.errors.filter(

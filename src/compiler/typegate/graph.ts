@@ -50,7 +50,8 @@ export function moduleDeps(sf: ts.SourceFile): ModuleDeps {
       if (clause.name) imported.set(clause.name.text, name);
       const nb = clause.namedBindings;
       if (nb && ts.isNamespaceImport(nb)) imported.set(nb.name.text, name);
-      if (nb && ts.isNamedImports(nb)) for (const el of nb.elements) imported.set(el.name.text, name);
+      if (nb && ts.isNamedImports(nb))
+        for (const el of nb.elements) imported.set(el.name.text, name);
     } else if (ts.isExportDeclaration(st)) {
       if (st.moduleSpecifier && ts.isStringLiteral(st.moduleSpecifier)) {
         add(st.moduleSpecifier.text, true);

@@ -117,7 +117,10 @@ export function createTypeGate(opts: TypeGateOptions): TypeGate {
   }
 
   function start(): Running {
-    const worker = new Worker(WORKER_URL, { workerData: config });
+    // nb: a worker inherits the process's execArgv by default, and some
+    // flags (`--input-type`, `--eval`-only ones) make it fail to start; the
+    // checker needs none of them.
+    const worker = new Worker(WORKER_URL, { workerData: config, execArgv: [] });
     worker.unref();
     const r: Running = { worker, pending: new Map(), dead: false };
     worker.on('message', (msg: FromWorker) => {
@@ -137,7 +140,9 @@ export function createTypeGate(opts: TypeGateOptions): TypeGate {
     return r;
   }
 
-  function request<T>(msg: { type: 'check'; req: TypeCheckRequest } | { type: 'stats' }): Promise<T> {
+  function request<T>(
+    msg: { type: 'check'; req: TypeCheckRequest } | { type: 'stats' },
+  ): Promise<T> {
     if (closed) return Promise.reject(closedError());
     current ??= start();
     const r = current;
@@ -159,7 +164,9 @@ export function createTypeGate(opts: TypeGateOptions): TypeGate {
   const gate: TypeGate & TypeGateTestSeams = {
     check(req) {
       if (!req || !Array.isArray(req.changed) || !Array.isArray(req.loaded)) {
-        return Promise.reject(new TypeError('check() expects { changed: SourceText[], loaded: SourceText[] }'));
+        return Promise.reject(
+          new TypeError('check() expects { changed: SourceText[], loaded: SourceText[] }'),
+        );
       }
       const message = {
         type: 'check' as const,

@@ -55,7 +55,12 @@ port.on('message', (msg: ToWorker) => {
       send({
         type: 'stats',
         id: msg.id,
-        stats: { heapUsed: getHeapStatistics().used_heap_size, gcForced: !!gc, checks, programFiles },
+        stats: {
+          heapUsed: getHeapStatistics().used_heap_size,
+          gcForced: !!gc,
+          checks,
+          programFiles,
+        },
       });
       break;
     }
