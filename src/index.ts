@@ -21,7 +21,7 @@ import { Pid, type Ref } from './process/pid.js';
 import * as processApi from './process/api.js';
 import { table } from './process/api.js';
 import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
-import { currentNode, type NodeTypeGate, server, startNode, stopNode } from './node.js';
+import { currentNode, type NodeTypeGate, server, startNode, stopNode, typeGateFor } from './node.js';
 import type {
   AtomicLoadResult,
   CManyResult,
@@ -168,10 +168,13 @@ export function run<T>(fn: () => T | Promise<T>): Promise<T> {
   if (typeof fn !== 'function') badarg('run: expected a function');
   return new Promise<T>((resolve, reject) => {
     let value: T;
-    const { proc } = processApi.spawnProcess(async () => {
-      value = await fn();
-    }, []);
-    proc.onExit = (reason) => (reason === 'normal' ? resolve(value) : reject(reason));
+    processApi.spawnProcess(
+      async () => {
+        value = await fn();
+      },
+      [],
+      { onExit: (reason) => (reason === 'normal' ? resolve(value) : reject(reason)) },
+    );
   });
 }
 
@@ -243,7 +246,6 @@ function gateFor(typecheck: boolean | undefined): ((changed: { module: string; f
   if (!(typecheck ?? node.options.typecheck)) return undefined;
   return async (changed) => {
     const gate = await typeGate(node);
-    if (gate === undefined) return { ok: true, diagnostics: [] };
     const changedNames = new Set(changed.map((c) => c.module));
     const loaded: { module: string; file: string; text: string }[] = [];
     for (const rec of server.records.values()) {
@@ -257,17 +259,8 @@ function gateFor(typecheck: boolean | undefined): ((changed: { module: string; f
   };
 }
 
-async function typeGate(node: ReturnType<typeof currentNode>): Promise<NodeTypeGate | undefined> {
-  if (node.gate) return node.gate;
-  const spec = './compiler/typegate/index.js';
-  let mod: { createTypeGate?: (o: { root: string; srcDirs: string[] }) => NodeTypeGate };
-  try {
-    mod = (await import(spec)) as typeof mod;
-  } catch {
-    return undefined;
-  }
-  if (typeof mod.createTypeGate !== 'function') return undefined;
-  node.gate = mod.createTypeGate({ root: node.options.root, srcDirs: node.options.src });
+async function typeGate(node: ReturnType<typeof currentNode>): Promise<NodeTypeGate> {
+  node.gate ??= typeGateFor(node.options.root, node.options.src);
   return node.gate;
 }
 

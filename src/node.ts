@@ -10,6 +10,7 @@ import { CodeServer } from './code/server.js';
 import { createRuntime } from './code/linkage.js';
 import { installStackTraces, uninstallStackTraces } from './code/stacktrace.js';
 import { isDirectory } from './code/path.js';
+import { createTypeGate, type TypeGate } from './compiler/typegate/index.js';
 import { HotcodeError } from './errors.js';
 import { cancelAllTimers, table } from './process/api.js';
 import type { StartOptions } from './types.js';
@@ -44,6 +45,22 @@ export interface NodeState {
 }
 
 export const server = new CodeServer(table);
+
+/**
+ * The warm type gate outlives a node: its first check costs ~1.5 s (TypeScript
+ * loading in a worker), later ones ~10 ms. A node restarted on the same project
+ * reuses it; it holds no module state between checks, and its idle worker does
+ * not keep the process alive.
+ */
+let sharedGate: { key: string; gate: TypeGate } | undefined;
+export function typeGateFor(root: string, srcDirs: string[]): TypeGate {
+  const key = JSON.stringify([root, srcDirs]);
+  if (sharedGate?.key !== key) {
+    void sharedGate?.gate.close();
+    sharedGate = { key, gate: createTypeGate({ root, srcDirs }) };
+  }
+  return sharedGate.gate;
+}
 let state: NodeState | undefined;
 let compilationCacheOff = false;
 
@@ -117,7 +134,7 @@ export async function stopNode(): Promise<void> {
   server.running = false;
   server.reset();
   uninstallStackTraces();
-  if (s.gate) await s.gate.close();
+  void s;
 }
 
 export function currentNode(what: string): NodeState {

@@ -17,6 +17,8 @@ export interface SpawnOptions {
   link?: boolean;
   monitor?: boolean;
   initialCall?: string;
+  /** Called once with the exit reason (set before the process runs). */
+  onExit?: (reason: ExitReason) => void;
 }
 
 /** Spawns `fn(...args)` as a process; returns the process and, with `monitor`, the ref. */
@@ -31,6 +33,7 @@ export function spawnProcess(
   const proc = table.spawn(
     () => (fn as (...a: unknown[]) => unknown)(...args),
     (child) => {
+      child.onExit = opts.onExit;
       if (parent === undefined) return;
       if (opts.link) table.link(parent, child);
       if (opts.monitor) ref = table.monitor(parent, child, child.pid);

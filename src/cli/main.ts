@@ -1,0 +1,330 @@
+#!/usr/bin/env node
+/**
+ * The `hotcode` command (SPEC S0.1, S7.1):
+ *
+ *   hotcode shell [--watch]                       a node and its interactive shell
+ *   hotcode run [--watch] <module> <function> [args…]
+ *                                                 runs module.function(...args) as a process
+ *   hotcode compile [module…]                     writes object files, loads nothing
+ *
+ * Configuration comes from `hotcode.config.json` or the `"hotcode"` field of
+ * `package.json` (config.ts); flags override it.
+ */
+import { spawn as spawnChild } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  code,
+  compile,
+  type Diagnostic,
+  mod,
+  processes,
+  receive,
+  run,
+  setLogger,
+  spawnMonitor,
+  start,
+  type StartOptions,
+  stop,
+} from '../index.js';
+import { createStyle, formatDiagnostics, formatError, formatReason, formatWatchReport, wantsColor } from '../shell/format.js';
+import { startShell, version } from '../shell/index.js';
+import { sourceModules, staleModules } from '../shell/modules.js';
+import { watch } from '../watch/index.js';
+import { ConfigError, loadConfig } from './config.js';
+
+const USAGE = `Usage: hotcode <command> [options]
+
+Commands:
+  shell [--watch]                        start a node and the interactive shell (the default)
+  run [--watch] <module> <function> [args…]
+                                         run module.function(...args) as a process, args as
+                                         strings; exits when every process has ended: 0 if
+                                         they all ended normally, 1 otherwise
+  compile [module…]                      compile modules (default: every module in the source
+                                         directories) to object files; loads nothing
+
+Options:
+  --src <dir>        source directory (repeatable; default: src)
+  --out <dir>        where object files are written (default: ebin)
+  --path <dir>       a further object-file directory on the code path (repeatable)
+  --typecheck        type-check each change before it is loaded (the default)
+  --no-typecheck     compile without the type gate
+  --config <file>    read the configuration from this file
+  -w, --watch        compile and load each source file when it is saved
+  --verbose          full stack traces
+  -h, --help         this help
+  -v, --version      hotcode's version
+
+Configuration: hotcode.config.json, or the "hotcode" field of package.json, in the
+working directory or the nearest one above it:
+  { "src": ["src"], "out": "ebin", "path": [], "typecheck": true }
+Paths in it are relative to its directory; flags override it.
+`;
+
+const OPTIONS = {
+  src: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  path: { type: 'string', multiple: true },
+  typecheck: { type: 'boolean' },
+  'no-typecheck': { type: 'boolean' },
+  config: { type: 'string' },
+  watch: { type: 'boolean', short: 'w' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+const VALUE_OPTIONS = new Set(['--src', '--out', '--path', '--config']);
+const COMMANDS = new Set(['shell', 'run', 'compile', 'help']);
+
+const err = createStyle(wantsColor(process.stderr));
+
+class UsageError extends Error {}
+
+function fail(message: string, status = 1): never {
+  process.stderr.write(`hotcode: ${message}\n`);
+  process.exit(status);
+}
+
+/**
+ * Splits argv into the command, the arguments parseArgs reads, and — for
+ * `run` — the function's own arguments: everything after `<module>
+ * <function>` is passed as is, dashes included.
+ */
+function splitArgv(argv: string[]): { command: string; args: string[]; rest: string[] } {
+  let command: string | undefined;
+  const args: string[] = [];
+  let positionals = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      const tail = argv.slice(i + 1);
+      if (command === 'run') {
+        const need = Math.max(0, 2 - positionals);
+        return { command, args: [...args, ...tail.slice(0, need)], rest: tail.slice(need) };
+      }
+      return { command: command ?? 'shell', args: [...args, ...tail], rest: [] };
+    }
+    if (a.startsWith('-') && a !== '-') {
+      args.push(a);
+      if (VALUE_OPTIONS.has(a) && i + 1 < argv.length) args.push(argv[++i]!);
+      continue;
+    }
+    if (command === undefined) {
+      if (!COMMANDS.has(a)) throw new UsageError(`unknown command '${a}' (commands: shell, run, compile)`);
+      command = a;
+      continue;
+    }
+    args.push(a);
+    positionals++;
+    if (command === 'run' && positionals === 2) return { command, args, rest: argv.slice(i + 1) };
+  }
+  return { command: command ?? 'shell', args, rest: [] };
+}
+
+interface Settings {
+  start: StartOptions & { src: string[]; out: string; root: string };
+  watch: boolean;
+  verbose: boolean;
+}
+
+function settings(values: Record<string, unknown>): Settings {
+  const cwd = process.cwd();
+  const cfg = loadConfig(cwd, values.config as string | undefined);
+  const flagDirs = (k: string) => (values[k] as string[] | undefined)?.map((d) => resolve(cwd, d));
+  const src = flagDirs('src') ?? cfg.src ?? [resolve(cfg.root, 'src')];
+  const out = values.out !== undefined ? resolve(cwd, values.out as string) : (cfg.out ?? resolve(cfg.root, 'ebin'));
+  const path = flagDirs('path') ?? cfg.path ?? [];
+  if (values.typecheck && values['no-typecheck']) throw new UsageError('--typecheck and --no-typecheck contradict each other');
+  const typecheck = values['no-typecheck'] ? false : values.typecheck ? true : (cfg.typecheck ?? true);
+  return {
+    start: { root: cfg.root, src, out, path, typecheck },
+    watch: values.watch === true,
+    verbose: values.verbose === true,
+  };
+}
+
+/** Compiles the source modules whose object file is missing or older than the source (as `make`). */
+async function makeStale(s: Settings, report: (line: string) => void): Promise<void> {
+  const stale = staleModules(s.start.src, s.start.out);
+  const done: string[] = [];
+  for (const m of stale) {
+    const r = await compile.file(m);
+    if ('module' in r) done.push(m);
+    else if (r.error === 'compile') report(`${m}: not compiled\n${formatDiagnostics(r.diagnostics, err, '  ')}`);
+  }
+  if (done.length) report(err.dim(`compiled ${done.join(', ')}`));
+}
+
+async function shellCommand(s: Settings): Promise<never> {
+  await start(s.start);
+  const out = createStyle(wantsColor(process.stdout));
+  await makeStale(s, (line) => process.stdout.write(`${line}\n`));
+  const history = process.env.HOTCODE_HISTORY ?? join(s.start.root, '.hotcode_history');
+  const shell = startShell({
+    src: s.start.src,
+    history: history === '' ? false : history,
+    banner: out.dim(
+      `hotcode ${version()} (Node ${process.version})${s.watch ? ', watching ' + s.start.src.map((d) => displayDir(d)).join(', ') : ''}; help() lists the commands, Ctrl+D quits`,
+    ),
+  });
+  process.on('unhandledRejection', (reason) => shell.print(`Unhandled rejection: ${formatError(reason, shell.style)}`));
+  const w = s.watch ? watch({ src: s.start.src, onReport: (r) => shell.print(formatWatchReport(r, shell.style)) }) : undefined;
+  await shell.closed;
+  w?.close();
+  await stop();
+  process.exit(0);
+}
+
+function displayDir(d: string): string {
+  const r = resolve(d);
+  const cwd = process.cwd();
+  return r.startsWith(`${cwd}/`) ? r.slice(cwd.length + 1) : r;
+}
+
+async function runCommand(s: Settings, positionals: string[], args: string[]): Promise<never> {
+  const [module, fname] = positionals;
+  if (module === undefined || fname === undefined) throw new UsageError('run needs a module and a function: hotcode run <module> <function> [args…]');
+  await start(s.start);
+  await makeStale(s, (line) => process.stderr.write(`${line}\n`));
+  // Unknown module or function: one line, as Erlang's `erl -run` reports undef.
+  const loaded = code.ensureLoaded(module);
+  if ('error' in loaded) {
+    const reason = (loaded as { reason?: unknown }).reason;
+    if (loaded.error === 'nofile')
+      fail(`undef: there is no module ${module} (no ${module}.js on the code path, no source in ${s.start.src.map(displayDir).join(', ')})`);
+    fail(`cannot load ${module}: ${loaded.error}${reason !== undefined ? ` (${formatReason(reason)})` : ''}`);
+  }
+  const handle = mod(module) as Record<string, unknown>;
+  if (!Object.hasOwn(handle, fname) || typeof handle[fname] !== 'function') {
+    const fns = Object.keys(handle).filter((k) => typeof handle[k] === 'function');
+    fail(`undef: ${module}.${fname} is not a function exported by ${module} (its functions: ${fns.join(', ') || 'none'})`);
+  }
+  let crashed = false;
+  setLogger({
+    error(_message, meta) {
+      crashed = true;
+      const who = meta.name !== undefined ? `${meta.pid} (${meta.name})` : String(meta.pid);
+      const started = meta.initialCall !== undefined ? ` started as ${meta.initialCall}` : '';
+      const head = err.red(`=CRASH REPORT==== process ${who}${started} exited:`);
+      const text =
+        meta.reason instanceof Error
+          ? `${head}\n${formatError(meta.reason, err, s.verbose ? { stack: true } : {})}`
+          : `${head} ${formatReason(meta.reason)}`;
+      process.stderr.write(`${text}\n`);
+    },
+  });
+  const w = s.watch
+    ? watch({ src: s.start.src, onReport: (r) => process.stderr.write(`${formatWatchReport(r, err)}\n`) })
+    : undefined;
+  // The main process, watched by a monitor so that its exit reason decides the status.
+  let mainReason: unknown;
+  run(async () => {
+    const { ref } = spawnMonitor(module, fname, args);
+    const down = await receive((m): m is { reason: unknown } => (m as { ref?: unknown }).ref === ref);
+    mainReason = down.reason;
+  }).catch((e: unknown) => {
+    mainReason = e;
+  });
+  // The node stays up while any process lives (S7.1).
+  await new Promise<void>((resolveDone) => {
+    const t = setInterval(() => {
+      if (processes().length === 0) {
+        clearInterval(t);
+        resolveDone();
+      }
+    }, 10);
+  });
+  w?.close();
+  await stop();
+  process.exit(mainReason === 'normal' && !crashed ? 0 : 1);
+}
+
+async function compileCommand(s: Settings, positionals: string[]): Promise<never> {
+  await start(s.start);
+  const modules = positionals.length ? positionals : sourceModules(s.start.src);
+  if (modules.length === 0) {
+    await stop();
+    fail(`no modules to compile in ${s.start.src.map(displayDir).join(', ')}`);
+  }
+  let r: Awaited<ReturnType<typeof compile.file>> | { modules: { module: string; file: string; warnings: Diagnostic[] }[] };
+  try {
+    r = await compile.file(modules);
+  } catch (e) {
+    await stop();
+    fail((e as Error).message);
+  }
+  await stop();
+  if ('modules' in r) {
+    for (const m of r.modules) {
+      if (m.warnings.length) process.stderr.write(`${formatDiagnostics(m.warnings, err)}\n`);
+      process.stdout.write(`${m.module} -> ${displayDir(m.file)}\n`);
+    }
+    process.exit(0);
+  }
+  if (r.error === 'compile') {
+    process.stderr.write(`${formatDiagnostics(r.diagnostics, err)}\n`);
+    fail(`nothing written: ${r.diagnostics.filter((d) => d.category === 'error').length} error(s)`);
+  }
+  fail(`no source for ${(r as { reason?: unknown }).reason ?? 'a module'} in ${s.start.src.map(displayDir).join(', ')}`);
+}
+
+/**
+ * On Node 22, AsyncLocalStorage is only fast with AsyncContextFrame
+ * (default from Node 24): run again with the flag (DESIGN.md "Processes").
+ */
+function reexecIfNeeded(): boolean {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 24 || process.execArgv.includes('--experimental-async-context-frame') || process.env.HOTCODE_NO_REEXEC) return false;
+  const child = spawnChild(process.execPath, ['--experimental-async-context-frame', ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, HOTCODE_NO_REEXEC: '1' },
+  });
+  for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  process.on('SIGINT', () => {}); // the child, in the same process group, gets it
+  child.on('exit', (status, signal) => process.exit(status ?? (signal ? 128 + 2 : 1)));
+  return true;
+}
+
+async function main(argv: string[]): Promise<void> {
+  let split: ReturnType<typeof splitArgv>;
+  let values: Record<string, unknown>;
+  let positionals: string[];
+  try {
+    split = splitArgv(argv);
+    ({ values, positionals } = parseArgs({ args: split.args, options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (e) {
+    fail(`${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}\nRun hotcode --help for the commands and options.`);
+  }
+  if (values.help || split.command === 'help') {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  if (values.version) {
+    process.stdout.write(`hotcode ${version()}\n`);
+    process.exit(0);
+  }
+  if (reexecIfNeeded()) return;
+  let s: Settings;
+  try {
+    s = settings(values);
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof UsageError) fail(e.message);
+    throw e;
+  }
+  try {
+    if (split.command === 'shell') {
+      if (positionals.length) throw new UsageError(`shell takes no arguments (got ${positionals.join(' ')})`);
+      await shellCommand(s);
+    } else if (split.command === 'run') await runCommand(s, positionals, split.rest);
+    else if (split.command === 'compile') await compileCommand(s, positionals);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && !s.verbose) fail(formatError(e, err, { stack: false }));
+    fail(formatError(e, err, { stack: s.verbose }));
+  }
+}
+
+await main(process.argv.slice(2));
