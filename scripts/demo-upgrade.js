@@ -17,14 +17,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { c, code, compile, receive, run, self, send, start, stop, supervisor, upgrade } from '../dist/index.js';
+import { c, code, compile, start, stop, supervisor, upgrade } from '../dist/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const example = join(root, 'examples', 'http');
 const { values } = parseArgs({
-  options: { clients: { type: 'string', default: '8' }, seconds: { type: 'string', default: '3' }, json: { type: 'boolean', default: false } },
+  options: {
+    clients: { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+  },
 });
-const clamp = (x, lo, hi, d) => (Number.isFinite(Number(x)) ? Math.min(hi, Math.max(lo, Number(x))) : d);
+const clamp = (x, lo, hi, d) =>
+  Number.isFinite(Number(x)) ? Math.min(hi, Math.max(lo, Number(x))) : d;
 const clients = Math.round(clamp(values.clients, 1, 64, 8));
 const seconds = clamp(values.seconds, 1, 30, 3);
 const log = (line) => process.stdout.write(`${line}\n`);
@@ -56,7 +61,8 @@ function get(agent, port, path) {
 const dir = mkdtempSync(join(tmpdir(), 'hotcode-demo-'));
 const src = join(dir, 'src');
 mkdirSync(src);
-for (const f of readdirSync(join(example, 'src'))) copyFileSync(join(example, 'src', f), join(src, f));
+for (const f of readdirSync(join(example, 'src')))
+  copyFileSync(join(example, 'src', f), join(src, f));
 
 let exitCode = 1;
 try {
@@ -65,7 +71,9 @@ try {
   if (!('modules' in loaded)) throw new Error(`compile failed: ${JSON.stringify(loaded)}`);
   const port = await freePort();
   await supervisor.start('httpSup', port, { name: 'httpSup' });
-  log(`service: http://127.0.0.1:${port}/ (handler ${code.versions('httpHandler').current.vsn}), load: ${clients} keep-alive clients for ${seconds} s`);
+  log(
+    `service: http://127.0.0.1:${port}/ (handler ${code.versions('httpHandler').current.vsn}), load: ${clients} keep-alive clients for ${seconds} s`,
+  );
 
   // ---- the load ----------------------------------------------------------------------
   let requests = 0;
@@ -89,7 +97,10 @@ try {
     }
   };
   const load = Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
-  const at = (fraction) => new Promise((r) => setTimeout(r, Math.max(0, deadline - seconds * 1000 * (1 - fraction) - Date.now())));
+  const at = (fraction) =>
+    new Promise((r) =>
+      setTimeout(r, Math.max(0, deadline - seconds * 1000 * (1 - fraction) - Date.now())),
+    );
   const probe = async () => (await get(undefined, port, '/probe')).body?.slice(0, 2);
 
   // ---- v1 → v2 ------------------------------------------------------------------------
@@ -98,33 +109,50 @@ try {
   copyFileSync(join(example, 'releases', 'v2', 'httpHandler.ts'), join(src, 'httpHandler.ts'));
   const built = await compile.file('httpHandler');
   if (!('module' in built)) throw new Error(`compile v2 failed: ${JSON.stringify(built)}`);
-  const up = await upgrade({ load: ['httpHandler'], change: [{ server: 'httpHandler', module: 'httpHandler' }] });
+  const up = await upgrade({
+    load: ['httpHandler'],
+    change: [{ server: 'httpHandler', module: 'httpHandler' }],
+  });
   const after = await probe();
-  log(`upgrade ${before} -> ${code.versions('httpHandler').current.vsn}: ${JSON.stringify(up)}; now answering ${after}`);
+  log(
+    `upgrade ${before} -> ${code.versions('httpHandler').current.vsn}: ${JSON.stringify(up)}; now answering ${after}`,
+  );
 
   // ---- a broken release: v2 → v3 must roll back -------------------------------------------
   await at(2 / 3);
   copyFileSync(join(example, 'releases', 'v3', 'httpHandler.ts'), join(src, 'httpHandler.ts'));
   const built3 = await compile.file('httpHandler');
   if (!('module' in built3)) throw new Error(`compile v3 failed: ${JSON.stringify(built3)}`);
-  const down = await upgrade({ load: ['httpHandler'], change: [{ server: 'httpHandler', module: 'httpHandler' }] });
+  const down = await upgrade({
+    load: ['httpHandler'],
+    change: [{ server: 'httpHandler', module: 'httpHandler' }],
+  });
   const still = await probe();
   log(
     `upgrade to v3: ${down.error} (${down.reason?.message ?? down.reason}), rolled back: ${down.rolledBack}; handler ${code.versions('httpHandler').current.vsn}, answering ${still}`,
   );
-  const state = await run(async () => {
-    send('httpListener_port_probe_unused', null);
-  }).catch(() => undefined);
-  void state;
-
   await load;
   for (const a of agents) a.destroy();
   const upgraded = up.ok && before === 'v1' && after === 'v2' ? 'v1->v2' : `${before}->${after}`;
-  const rolledBack = down.rolledBack === true && still === 'v2' && code.versions('httpHandler').current.vsn === 'v2' ? 'yes' : 'no';
+  const rolledBack =
+    down.rolledBack === true && still === 'v2' && code.versions('httpHandler').current.vsn === 'v2'
+      ? 'yes'
+      : 'no';
   if (failures.length) log(`failures: ${failures.join(' | ')}`);
   if (values.json)
-    log(JSON.stringify({ requests, failed, pausedMs: up.pausedMs, versionsSeen: [...seen].sort(), upgraded, rolledBack }));
-  log(`requests: ${requests}, failed: ${failed}, upgraded: ${upgraded}, rolled back: ${rolledBack}`);
+    log(
+      JSON.stringify({
+        requests,
+        failed,
+        pausedMs: up.pausedMs,
+        versionsSeen: [...seen].sort(),
+        upgraded,
+        rolledBack,
+      }),
+    );
+  log(
+    `requests: ${requests}, failed: ${failed}, upgraded: ${upgraded}, rolled back: ${rolledBack}`,
+  );
   exitCode = failed === 0 && upgraded === 'v1->v2' && rolledBack === 'yes' ? 0 : 1;
 } finally {
   await stop();

@@ -84,7 +84,14 @@ export type InfoResult<State> = CastResult<State>;
  *   `sys.changeCode` / `upgrade`. It must return a new state, not mutate
  *   the old one (a rollback reinstates the old one).
  */
-export interface GenServerModule<State, Call = never, Cast = never, Reply = unknown, Args = unknown, Info = unknown> {
+export interface GenServerModule<
+  State,
+  Call = never,
+  Cast = never,
+  Reply = unknown,
+  Args = unknown,
+  Info = unknown,
+> {
   init(args: Args): MaybePromise<State>;
   handleCall(request: Call, from: From, state: State): MaybePromise<CallResult<Reply, State>>;
   handleCast?(msg: Cast, state: State): MaybePromise<CastResult<State>>;
@@ -99,20 +106,30 @@ export interface GenServerModule<State, Call = never, Cast = never, Reply = unkn
 type AnyArgs = any[];
 
 /** The `args` of `init`. */
-export type InitArgs<M> = M extends { init(...a: infer A): unknown } ? (A extends [] ? undefined : A[0]) : unknown;
+export type InitArgs<M> = M extends { init(...a: infer A): unknown }
+  ? A extends []
+    ? undefined
+    : A[0]
+  : unknown;
 /** The state a module's `init` produces. */
 export type StateOf<M> = M extends { init(...a: AnyArgs): infer S } ? Awaited<S> : unknown;
 /** The request type of `handleCall`. */
-export type CallRequest<M> = M extends { handleCall(request: infer R, ...rest: AnyArgs): unknown } ? R : unknown;
+export type CallRequest<M> = M extends { handleCall(request: infer R, ...rest: AnyArgs): unknown }
+  ? R
+  : unknown;
 /** The reply type of `handleCall`. */
-export type CallReply<M> = M extends { handleCall(...a: AnyArgs): infer R } ? ReplyIn<Awaited<R>> : unknown;
+export type CallReply<M> = M extends { handleCall(...a: AnyArgs): infer R }
+  ? ReplyIn<Awaited<R>>
+  : unknown;
 type ReplyIn<R> = R extends { reply: infer X }
   ? X
   : R extends { stop: unknown; reply?: infer X }
     ? Exclude<X, undefined>
     : never;
 /** The message type of `handleCast`. */
-export type CastRequest<M> = M extends { handleCast(msg: infer C, ...rest: AnyArgs): unknown } ? C : unknown;
+export type CastRequest<M> = M extends { handleCast(msg: infer C, ...rest: AnyArgs): unknown }
+  ? C
+  : unknown;
 
 /** Options of `genServer.start` / `startLink` and `supervisor.start` / `startLink`. */
 export interface ServerStartOptions {
@@ -138,14 +155,26 @@ export interface GenServerApi {
    * its pid once `init` has returned; rejects with what `init` threw.
    * @example const pid = await genServer.start(counter, 0, { name: 'counter' });
    */
-  start<M = unknown>(module: M | string, args?: InitArgs<M>, opts?: ServerStartOptions): Promise<ServerPid<M>>;
+  start<M = unknown>(
+    module: M | string,
+    args?: InitArgs<M>,
+    opts?: ServerStartOptions,
+  ): Promise<ServerPid<M>>;
   /** As `start`, linked to the calling process (when called from one). */
-  startLink<M = unknown>(module: M | string, args?: InitArgs<M>, opts?: ServerStartOptions): Promise<ServerPid<M>>;
+  startLink<M = unknown>(
+    module: M | string,
+    args?: InitArgs<M>,
+    opts?: ServerStartOptions,
+  ): Promise<ServerPid<M>>;
   /**
    * Sends `request` and waits for the reply (default 5000 ms). Rejects with
    * a `HotcodeError` whose `code` is a {@link CallErrorCode}.
    */
-  call<M = unknown>(server: ServerRef<M>, request: CallRequest<M>, timeoutMs?: Timeout): Promise<CallReply<M>>;
+  call<M = unknown>(
+    server: ServerRef<M>,
+    request: CallRequest<M>,
+    timeoutMs?: Timeout,
+  ): Promise<CallReply<M>>;
   /** Sends an asynchronous request; never fails (an unknown server is ignored). */
   cast<M = unknown>(server: ServerRef<M>, msg: CastRequest<M>): void;
   /** Answers a call that `handleCall` left with `{ noreply: true }`. A reply to a caller that gave up is dropped. */
@@ -188,11 +217,24 @@ export interface SysApi {
    * state, extra)` and keeps the state it returns (a module without
    * `codeChange` keeps its state).
    */
-  changeCode(server: ServerRef, module: ModuleArg, oldVsn: string | undefined, extra?: unknown, timeoutMs?: Timeout): Promise<ChangeCodeResult>;
+  changeCode(
+    server: ServerRef,
+    module: ModuleArg,
+    oldVsn: string | undefined,
+    extra?: unknown,
+    timeoutMs?: Timeout,
+  ): Promise<ChangeCodeResult>;
   getState<M = unknown>(server: ServerRef<M>, timeoutMs?: Timeout): Promise<StateOf<M>>;
-  getStatus<M = unknown>(server: ServerRef<M>, timeoutMs?: Timeout): Promise<ServerStatus<StateOf<M>>>;
+  getStatus<M = unknown>(
+    server: ServerRef<M>,
+    timeoutMs?: Timeout,
+  ): Promise<ServerStatus<StateOf<M>>>;
   /** OTP's `sys:replace_state`: the state becomes `fn(state)`; resolves with it. If `fn` throws, the state is unchanged and the promise rejects. */
-  replaceState<S = unknown>(server: ServerRef, fn: (state: S) => S, timeoutMs?: Timeout): Promise<S>;
+  replaceState<S = unknown>(
+    server: ServerRef,
+    fn: (state: S) => S,
+    timeoutMs?: Timeout,
+  ): Promise<S>;
 }
 
 // ---- supervisor (S8.3) ------------------------------------------------------------------
@@ -235,9 +277,13 @@ export interface ChildInfo {
 
 export type TerminateChildResult = { ok: true } | { error: 'not_found' };
 /** `error` is `'running'`, `'not_found'`, or the reason the child failed to start. */
-export type RestartChildResult = { ok: true; pid: Pid } | { error: 'running' | 'not_found' | ExitReason };
+export type RestartChildResult =
+  | { ok: true; pid: Pid }
+  | { error: 'running' | 'not_found' | ExitReason };
 /** `error` is `'already_present'`, `'already_started'` (with `pid`), or the reason the child failed to start. */
-export type StartChildResult = { ok: true; pid: Pid } | { error: 'already_present' | 'already_started' | ExitReason; pid?: Pid };
+export type StartChildResult =
+  | { ok: true; pid: Pid }
+  | { error: 'already_present' | 'already_started' | ExitReason; pid?: Pid };
 export type DeleteChildResult = { ok: true } | { error: 'running' | 'not_found' };
 
 /** The public API of `supervisor` (OTP's `supervisor`), S8.3. */
@@ -247,8 +293,16 @@ export interface SupervisorApi {
    * if one fails, those started are shut down and the promise rejects (an
    * error with code `'failed_to_start_child'`, `id` and `reason`).
    */
-  start<M = unknown>(module: M | string, args?: InitArgs<M>, opts?: ServerStartOptions): Promise<Pid>;
-  startLink<M = unknown>(module: M | string, args?: InitArgs<M>, opts?: ServerStartOptions): Promise<Pid>;
+  start<M = unknown>(
+    module: M | string,
+    args?: InitArgs<M>,
+    opts?: ServerStartOptions,
+  ): Promise<Pid>;
+  startLink<M = unknown>(
+    module: M | string,
+    args?: InitArgs<M>,
+    opts?: ServerStartOptions,
+  ): Promise<Pid>;
   /** `[{ id, pid?, restart }]` in start order. */
   whichChildren(sup: ServerRef): Promise<ChildInfo[]>;
   terminateChild(sup: ServerRef, id: string): Promise<TerminateChildResult>;

@@ -13,7 +13,8 @@ export function behavioursProject(files = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hotcode-behaviours-'));
   const src = join(dir, 'src');
   mkdirSync(src);
-  for (const [as, fixture] of Object.entries(files)) copyFileSync(join(BEHAVIOURS, fixture), join(src, as));
+  for (const [as, fixture] of Object.entries(files))
+    copyFileSync(join(BEHAVIOURS, fixture), join(src, as));
   return { dir, src, out: join(dir, 'ebin') };
 }
 

@@ -22,7 +22,13 @@ import {
   trapExit,
   whereis,
 } from '../dist/index.js';
-import { behavioursProject, downOf, observer, quietLogger, useBehaviourFixture } from './behavioursHelpers.js';
+import {
+  behavioursProject,
+  downOf,
+  observer,
+  quietLogger,
+  useBehaviourFixture,
+} from './behavioursHelpers.js';
 
 const p = behavioursProject({ 'counter.ts': 'counter_v1.ts' });
 const logger = quietLogger();
@@ -60,16 +66,25 @@ describe('S8.1 start and call', () => {
   it('a taken name fails with already_started and starts nothing', async () => {
     const pid = await genServer.start('counter', 0, { name: 'taken' });
     const before = (await import('../dist/index.js')).processes().length;
-    await assert.rejects(genServer.start('counter', 0, { name: 'taken' }), (e) => e.code === 'already_started' && e.pid === pid);
+    await assert.rejects(
+      genServer.start('counter', 0, { name: 'taken' }),
+      (e) => e.code === 'already_started' && e.pid === pid,
+    );
     assert.equal((await import('../dist/index.js')).processes().length, before);
     await genServer.stop(pid);
   });
 
   it('init that throws rejects the start with that reason, and the process exits with it', async () => {
     const boom = new Error('no init for you');
-    await assert.rejects(genServer.start('counter', { fail: boom }, { name: 'failing' }), (e) => e === boom);
+    await assert.rejects(
+      genServer.start('counter', { fail: boom }, { name: 'failing' }),
+      (e) => e === boom,
+    );
     assert.equal(whereis('failing'), undefined);
-    assert.ok(logger.reports.some((r) => r.reason === boom), 'a crash report with the reason');
+    assert.ok(
+      logger.reports.some((r) => r.reason === boom),
+      'a crash report with the reason',
+    );
   });
 
   it('startLink: a failing init reaches a linked caller through the link (it dies with the reason)', async () => {
@@ -147,7 +162,8 @@ describe('S8.1 call errors', () => {
     const pid = await genServer.start('counter', 0);
     await assert.rejects(
       genServer.call(pid, { op: 'crash' }),
-      (e) => e.code === 'exit' && e.reason instanceof Error && e.reason.message === 'crash requested',
+      (e) =>
+        e.code === 'exit' && e.reason instanceof Error && e.reason.message === 'crash requested',
     );
     assert.equal(isProcessAlive(pid), false);
   });
@@ -167,13 +183,20 @@ describe('S8.1 call errors', () => {
 
   it('a bad return value stops the server with bad_return_value', async () => {
     const pid = await genServer.start('counter', 0);
-    await assert.rejects(genServer.call(pid, { op: 'bad' }), (e) => e.code === 'exit' && e.reason.code === 'bad_return_value');
+    await assert.rejects(
+      genServer.call(pid, { op: 'bad' }),
+      (e) => e.code === 'exit' && e.reason.code === 'bad_return_value',
+    );
   });
 
   it('several calls in flight from one process (as request callbacks of one listener)', async () => {
     const pid = await genServer.start('counter', 0);
     const r = await run(() =>
-      Promise.all([genServer.call(pid, { op: 'sleep', ms: 5 }), genServer.call(pid, { op: 'add', by: 1 }), genServer.call(pid, { op: 'add', by: 1 })]),
+      Promise.all([
+        genServer.call(pid, { op: 'sleep', ms: 5 }),
+        genServer.call(pid, { op: 'add', by: 1 }),
+        genServer.call(pid, { op: 'add', by: 1 }),
+      ]),
     );
     assert.deepEqual(r, ['slept', 1, 2]);
     await genServer.stop(pid);
@@ -226,7 +249,10 @@ describe('S8.1 cast, reply, info, stop, terminate', () => {
     assert.equal(await reason, 'normal');
     assert.ok(obs.seen.some((m) => m.terminated === 'normal' && m.n === 1));
     const b = await genServer.start('counter', 2);
-    await assert.rejects(genServer.call(b, { op: 'stopNoReply' }), (e) => e.code === 'exit' && e.reason === 'done');
+    await assert.rejects(
+      genServer.call(b, { op: 'stopNoReply' }),
+      (e) => e.code === 'exit' && e.reason === 'done',
+    );
   });
 
   it('a callback that throws: terminate runs with the error, the server exits with it', async () => {

@@ -19,9 +19,20 @@ import {
   supervisor,
   whereis,
 } from '../dist/index.js';
-import { behavioursProject, downOf, observer, quietLogger, useBehaviourFixture } from './behavioursHelpers.js';
+import {
+  behavioursProject,
+  downOf,
+  observer,
+  quietLogger,
+  useBehaviourFixture,
+} from './behavioursHelpers.js';
 
-const p = behavioursProject({ 'worker.ts': 'worker.ts', 'sup.ts': 'sup.ts', 'flaky.ts': 'flaky.ts', 'looper.ts': 'looper_v1.ts' });
+const p = behavioursProject({
+  'worker.ts': 'worker.ts',
+  'sup.ts': 'sup.ts',
+  'flaky.ts': 'flaky.ts',
+  'looper.ts': 'looper_v1.ts',
+});
 let obs;
 before(async () => {
   await start({ src: p.src, out: p.out, typecheck: false });
@@ -36,9 +47,20 @@ after(() => stop());
 
 const down = (pid) => downOf(run, monitor, pid);
 /** A child started through genServer.startLink directly (S8: behaviours are callable as modules). */
-const child = (id, extra = {}) => ({ id, start: ['genServer', 'startLink', ['worker', { id }, { name: id }]], ...extra });
-const flags = (strategy, children, more = {}) => ({ strategy, intensity: 10, period: 5, children, ...more });
-const pids = async (sup) => Object.fromEntries((await supervisor.whichChildren(sup)).map((x) => [x.id, x.pid]));
+const child = (id, extra = {}) => ({
+  id,
+  start: ['genServer', 'startLink', ['worker', { id }, { name: id }]],
+  ...extra,
+});
+const flags = (strategy, children, more = {}) => ({
+  strategy,
+  intensity: 10,
+  period: 5,
+  children,
+  ...more,
+});
+const pids = async (sup) =>
+  Object.fromEntries((await supervisor.whichChildren(sup)).map((x) => [x.id, x.pid]));
 
 /** Kills a child by a crash and waits until the supervisor has restarted it (a new 'started' report). */
 async function crash(id) {
@@ -49,9 +71,20 @@ async function crash(id) {
 
 describe('S8.3 starting', () => {
   it('starts children in order; whichChildren lists them in start order', async () => {
-    const sup = await supervisor.start('sup', flags('one_for_one', [child('a'), child('b', { restart: 'transient' }), child('c', { restart: 'temporary' })]), { name: 'sup1' });
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_one', [
+        child('a'),
+        child('b', { restart: 'transient' }),
+        child('c', { restart: 'temporary' }),
+      ]),
+      { name: 'sup1' },
+    );
     assert.equal(whereis('sup1'), sup);
-    assert.deepEqual(obs.seen.filter((m) => m.started).map((m) => m.started), ['a', 'b', 'c']);
+    assert.deepEqual(
+      obs.seen.filter((m) => m.started).map((m) => m.started),
+      ['a', 'b', 'c'],
+    );
     const which = await supervisor.whichChildren('sup1');
     assert.deepEqual(which, [
       { id: 'a', pid: whereis('a'), restart: 'permanent' },
@@ -67,15 +100,29 @@ describe('S8.3 starting', () => {
   it('a child that fails to start stops the start; the children started are shut down', async () => {
     globalThis.__flakyFail = true;
     await assert.rejects(
-      supervisor.start('sup', flags('one_for_one', [child('a'), { id: 'f', start: ['flaky', 'startLink', ['f']] }, child('z')])),
-      (e) => e.code === 'failed_to_start_child' && e.id === 'f' && e.reason.message === 'start refused',
+      supervisor.start(
+        'sup',
+        flags('one_for_one', [
+          child('a'),
+          { id: 'f', start: ['flaky', 'startLink', ['f']] },
+          child('z'),
+        ]),
+      ),
+      (e) =>
+        e.code === 'failed_to_start_child' && e.id === 'f' && e.reason.message === 'start refused',
     );
     assert.equal(whereis('a'), undefined);
-    assert.equal(obs.seen.some((m) => m.started === 'z'), false);
+    assert.equal(
+      obs.seen.some((m) => m.started === 'z'),
+      false,
+    );
   });
 
   it('a start function that does not return a pid is a start failure', async () => {
-    await assert.rejects(supervisor.start('sup', flags('one_for_one', [{ id: 'n', start: ['flaky', 'notAPid', []] }])), (e) => e.code === 'failed_to_start_child' && e.reason.code === 'bad_start_value');
+    await assert.rejects(
+      supervisor.start('sup', flags('one_for_one', [{ id: 'n', start: ['flaky', 'notAPid', []] }])),
+      (e) => e.code === 'failed_to_start_child' && e.reason.code === 'bad_start_value',
+    );
   });
 
   it('an init that throws rejects the start', async () => {
@@ -85,7 +132,10 @@ describe('S8.3 starting', () => {
 
 describe('S8.3 strategies', () => {
   it('one_for_one restarts only the child that died', async () => {
-    const sup = await supervisor.start('sup', flags('one_for_one', [child('a'), child('b'), child('c')]));
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_one', [child('a'), child('b'), child('c')]),
+    );
     const before = await pids(sup);
     await crash('b');
     const now = await pids(sup);
@@ -97,19 +147,31 @@ describe('S8.3 strategies', () => {
   });
 
   it('one_for_all restarts every child (the others shut down in reverse order first)', async () => {
-    const sup = await supervisor.start('sup', flags('one_for_all', [child('a'), child('b'), child('c')]));
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_all', [child('a'), child('b'), child('c')]),
+    );
     const before = await pids(sup);
     const n = obs.seen.length;
     genServer.cast('b', { op: 'crash' });
     await obs.until(() => obs.seen.slice(n).filter((m) => m.started).length === 3);
     const now = await pids(sup);
     for (const id of ['a', 'b', 'c']) assert.notEqual(now[id], before[id], id);
-    assert.deepEqual(obs.seen.slice(n).filter((m) => m.started).map((m) => m.started), ['a', 'b', 'c']);
+    assert.deepEqual(
+      obs.seen
+        .slice(n)
+        .filter((m) => m.started)
+        .map((m) => m.started),
+      ['a', 'b', 'c'],
+    );
     await genServer.stop(sup);
   });
 
   it('rest_for_one restarts the child and those started after it', async () => {
-    const sup = await supervisor.start('sup', flags('rest_for_one', [child('a'), child('b'), child('c')]));
+    const sup = await supervisor.start(
+      'sup',
+      flags('rest_for_one', [child('a'), child('b'), child('c')]),
+    );
     const before = await pids(sup);
     const n = obs.seen.length;
     genServer.cast('b', { op: 'crash' });
@@ -118,7 +180,13 @@ describe('S8.3 strategies', () => {
     assert.equal(now.a, before.a);
     assert.notEqual(now.b, before.b);
     assert.notEqual(now.c, before.c);
-    assert.deepEqual(obs.seen.slice(n).filter((m) => m.started).map((m) => m.started), ['b', 'c']);
+    assert.deepEqual(
+      obs.seen
+        .slice(n)
+        .filter((m) => m.started)
+        .map((m) => m.started),
+      ['b', 'c'],
+    );
     await genServer.stop(sup);
   });
 });
@@ -133,7 +201,10 @@ describe('S8.3 restart types', () => {
   });
 
   it('transient: not restarted after normal or shutdown, restarted after a crash', async () => {
-    const sup = await supervisor.start('sup', flags('one_for_one', [child('t', { restart: 'transient' })]));
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_one', [child('t', { restart: 'transient' })]),
+    );
     await crash('t');
     const pid = whereis('t');
     const gone = down(pid);
@@ -149,11 +220,17 @@ describe('S8.3 restart types', () => {
   });
 
   it('temporary: never restarted, and it leaves whichChildren when it exits', async () => {
-    const sup = await supervisor.start('sup', flags('one_for_one', [child('a'), child('tmp', { restart: 'temporary' })]));
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_one', [child('a'), child('tmp', { restart: 'temporary' })]),
+    );
     const gone = down(whereis('tmp'));
     genServer.cast('tmp', { op: 'crash' });
     await gone;
-    assert.deepEqual((await supervisor.whichChildren(sup)).map((x) => x.id), ['a']);
+    assert.deepEqual(
+      (await supervisor.whichChildren(sup)).map((x) => x.id),
+      ['a'],
+    );
     await genServer.stop(sup);
   });
 });
@@ -163,22 +240,39 @@ describe('S8.3 shutdown', () => {
     const mk = (id) => ({ id, start: ['worker', 'startLink', [id, { trap: true }]] });
     const sup = await supervisor.start('sup', flags('one_for_one', [mk('a'), mk('b'), mk('c')]));
     await genServer.stop(sup, 'shutdown');
-    assert.deepEqual(obs.seen.filter((m) => m.terminated).map((m) => [m.terminated, m.reason]), [['c', 'shutdown'], ['b', 'shutdown'], ['a', 'shutdown']]);
+    assert.deepEqual(
+      obs.seen.filter((m) => m.terminated).map((m) => [m.terminated, m.reason]),
+      [
+        ['c', 'shutdown'],
+        ['b', 'shutdown'],
+        ['a', 'shutdown'],
+      ],
+    );
   });
 
   it('a child that does not stop within its shutdown time is killed; brutal_kill kills at once', async () => {
-    const sup = await supervisor.start('sup', flags('one_for_one', [
-      { id: 'h', start: ['worker', 'startLink', ['h', { hang: true }]], shutdown: 20 },
-      { id: 'k', start: ['worker', 'startLink', ['k', { trap: true }]], shutdown: 'brutal_kill' },
-    ]));
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_one', [
+        { id: 'h', start: ['worker', 'startLink', ['h', { hang: true }]], shutdown: 20 },
+        { id: 'k', start: ['worker', 'startLink', ['k', { trap: true }]], shutdown: 'brutal_kill' },
+      ]),
+    );
     const h = down(whereis('h'));
     const k = down(whereis('k'));
     assert.deepEqual(await supervisor.terminateChild(sup, 'h'), { ok: true });
     assert.equal(await h, 'killed');
-    assert.ok(obs.seen.some((m) => m.terminated === 'h'), 'it got the shutdown signal first');
+    assert.ok(
+      obs.seen.some((m) => m.terminated === 'h'),
+      'it got the shutdown signal first',
+    );
     assert.deepEqual(await supervisor.terminateChild(sup, 'k'), { ok: true });
     assert.equal(await k, 'killed');
-    assert.equal(obs.seen.some((m) => m.terminated === 'k'), false, 'brutal_kill: no terminate');
+    assert.equal(
+      obs.seen.some((m) => m.terminated === 'k'),
+      false,
+      'brutal_kill: no terminate',
+    );
     await genServer.stop(sup);
   });
 });
@@ -186,13 +280,22 @@ describe('S8.3 shutdown', () => {
 describe('S8.3 intensity', () => {
   it('more than intensity restarts within period: children shut down in reverse, supervisor exits shutdown', async () => {
     const mk = (id) => ({ id, start: ['worker', 'startLink', [id, { trap: true }]] });
-    const sup = await supervisor.start('sup', flags('one_for_one', [mk('a'), mk('b'), mk('c')], { intensity: 1, period: 60 }));
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_one', [mk('a'), mk('b'), mk('c')], { intensity: 1, period: 60 }),
+    );
     const supDown = down(sup);
     await crash('b'); // 1 restart: allowed
     const n = obs.seen.length;
     genServer.cast('b', { op: 'crash' }); // 2nd within the period: too many
     assert.equal(await supDown, 'shutdown');
-    assert.deepEqual(obs.seen.slice(n).filter((m) => m.terminated && m.reason === 'shutdown').map((m) => m.terminated), ['c', 'a']);
+    assert.deepEqual(
+      obs.seen
+        .slice(n)
+        .filter((m) => m.terminated && m.reason === 'shutdown')
+        .map((m) => m.terminated),
+      ['c', 'a'],
+    );
     assert.equal(whereis('a'), undefined);
   });
 
@@ -204,7 +307,13 @@ describe('S8.3 intensity', () => {
   });
 
   it('failed restart attempts count too', async () => {
-    const sup = await supervisor.start('sup', flags('one_for_one', [{ id: 'f', start: ['flaky', 'startLink', ['f']] }], { intensity: 3, period: 60 }));
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_one', [{ id: 'f', start: ['flaky', 'startLink', ['f']] }], {
+        intensity: 3,
+        period: 60,
+      }),
+    );
     const supDown = down(sup);
     globalThis.__flakyFail = true;
     genServer.cast('f', { op: 'crash' });
@@ -247,26 +356,42 @@ describe('S8.3 child API', () => {
 
     const s = await supervisor.startChild(sup, child('b'));
     assert.deepEqual(s, { ok: true, pid: whereis('b') });
-    assert.deepEqual((await supervisor.whichChildren(sup)).map((x) => x.id), ['a', 'b']);
+    assert.deepEqual(
+      (await supervisor.whichChildren(sup)).map((x) => x.id),
+      ['a', 'b'],
+    );
     const again = await supervisor.startChild(sup, child('b'));
     assert.equal(again.error, 'already_started');
     await supervisor.terminateChild(sup, 'b');
     assert.deepEqual(await supervisor.startChild(sup, child('b')), { error: 'already_present' });
     assert.deepEqual(await supervisor.deleteChild(sup, 'b'), { ok: true });
     assert.deepEqual(await supervisor.deleteChild(sup, 'b'), { error: 'not_found' });
-    assert.deepEqual((await supervisor.whichChildren(sup)).map((x) => x.id), ['a']);
+    assert.deepEqual(
+      (await supervisor.whichChildren(sup)).map((x) => x.id),
+      ['a'],
+    );
 
     globalThis.__flakyFail = true;
-    const failed = await supervisor.startChild(sup, { id: 'f', start: ['flaky', 'startLink', ['f']] });
+    const failed = await supervisor.startChild(sup, {
+      id: 'f',
+      start: ['flaky', 'startLink', ['f']],
+    });
     assert.equal(failed.error.message, 'start refused');
-    assert.deepEqual((await supervisor.whichChildren(sup)).map((x) => x.id), ['a'], 'a child that fails to start is not added');
+    assert.deepEqual(
+      (await supervisor.whichChildren(sup)).map((x) => x.id),
+      ['a'],
+      'a child that fails to start is not added',
+    );
     await genServer.stop(sup);
   });
 });
 
 describe('S8.3 purge', () => {
   it('a child killed by a purge (reason killed) is restarted and runs the current code', async () => {
-    const sup = await supervisor.start('sup', flags('one_for_one', [{ id: 'l', start: ['looper', 'startLink', []] }]));
+    const sup = await supervisor.start(
+      'sup',
+      flags('one_for_one', [{ id: 'l', start: ['looper', 'startLink', []] }]),
+    );
     const [{ pid: old }] = await supervisor.whichChildren(sup);
     const ask = (pid) =>
       run(async () => {

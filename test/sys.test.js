@@ -1,8 +1,13 @@
 // S8.2 sys: suspend, resume, changeCode, getState, getStatus (and replaceState).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { c, genServer, processInfo, start, stop, sys, setLogger } from '../dist/index.js';
-import { behavioursProject, observer, quietLogger, useBehaviourFixture } from './behavioursHelpers.js';
+import { c, genServer, processInfo, setLogger, start, stop, sys } from '../dist/index.js';
+import {
+  behavioursProject,
+  observer,
+  quietLogger,
+  useBehaviourFixture,
+} from './behavioursHelpers.js';
 
 const p = behavioursProject({ 'counter.ts': 'counter_v1.ts', 'plain.ts': 'plain_v1.ts' });
 let obs;
@@ -19,9 +24,20 @@ describe('S8.2 sys', () => {
   it('getState and getStatus (with the registered name)', async () => {
     const pid = await genServer.start('counter', 3, { name: 'st' });
     assert.equal(await sys.getState('st'), 3);
-    assert.deepEqual(await sys.getStatus(pid), { status: 'running', module: 'counter', state: 3, pid, name: 'st' });
+    assert.deepEqual(await sys.getStatus(pid), {
+      status: 'running',
+      module: 'counter',
+      state: 3,
+      pid,
+      name: 'st',
+    });
     const anon = await genServer.start('counter', 1);
-    assert.deepEqual(await sys.getStatus(anon), { status: 'running', module: 'counter', state: 1, pid: anon });
+    assert.deepEqual(await sys.getStatus(anon), {
+      status: 'running',
+      module: 'counter',
+      state: 1,
+      pid: anon,
+    });
     await genServer.stop(pid);
     await genServer.stop(anon);
   });
@@ -89,9 +105,12 @@ describe('S8.2 sys', () => {
   it('replaceState replaces the state; a throwing function leaves it', async () => {
     const pid = await genServer.start('counter', 1);
     assert.equal(await sys.replaceState(pid, (n) => n + 41), 42);
-    await assert.rejects(sys.replaceState(pid, () => {
-      throw new Error('nope');
-    }), /nope/);
+    await assert.rejects(
+      sys.replaceState(pid, () => {
+        throw new Error('nope');
+      }),
+      /nope/,
+    );
     assert.equal(await sys.getState(pid), 42);
     await genServer.stop(pid);
   });

@@ -21,7 +21,13 @@ import {
   upgrade,
   whereis,
 } from '../dist/index.js';
-import { behavioursProject, downOf, observer, quietLogger, useBehaviourFixture } from './behavioursHelpers.js';
+import {
+  behavioursProject,
+  downOf,
+  observer,
+  quietLogger,
+  useBehaviourFixture,
+} from './behavioursHelpers.js';
 
 const p = behavioursProject({ 'counter.ts': 'counter_v1.ts', 'lp.ts': 'lp_v1.ts' });
 let obs;
@@ -54,7 +60,13 @@ describe('S8.4 a successful upgrade', () => {
     await counterV1WithV2OnPath();
     const a = await genServer.start('counter', 5, { name: 'ua' });
     const b = await genServer.start('counter', 1);
-    const r = await upgrade({ load: ['counter'], change: [{ server: 'ua', module: 'counter', extra: 10 }, { server: b, module: 'counter', extra: 2 }] });
+    const r = await upgrade({
+      load: ['counter'],
+      change: [
+        { server: 'ua', module: 'counter', extra: 10 },
+        { server: b, module: 'counter', extra: 2 },
+      ],
+    });
     assert.equal(r.ok, true);
     assert.equal(typeof r.pausedMs, 'number');
     assert.ok(r.pausedMs >= 0);
@@ -92,11 +104,14 @@ describe('S8.4 failures roll back', () => {
     await counterV1WithV2OnPath();
     const pid = await genServer.start('counter', 3);
     const before = versionIds('counter');
-    assert.deepEqual(await upgrade({ load: ['counter', 'missing'], change: [{ server: pid, module: 'counter' }] }), {
-      error: 'nofile',
-      module: 'missing',
-      rolledBack: true,
-    });
+    assert.deepEqual(
+      await upgrade({ load: ['counter', 'missing'], change: [{ server: pid, module: 'counter' }] }),
+      {
+        error: 'nofile',
+        module: 'missing',
+        rolledBack: true,
+      },
+    );
     writeFileSync(join(p.out, 'garbage.js'), 'this is not an object file');
     const r = await upgrade({ load: ['garbage'] });
     assert.equal(r.error, 'badfile');
@@ -115,7 +130,11 @@ describe('S8.4 failures roll back', () => {
     useBehaviourFixture(p, 'lp_v2.ts', 'lp.ts');
     assert.deepEqual(await c('lp'), { module: 'lp' }); // v1 is now old, and used by pid
     const before = versionIds('lp');
-    assert.deepEqual(await upgrade({ load: ['lp'] }), { error: 'not_purged', module: 'lp', rolledBack: true });
+    assert.deepEqual(await upgrade({ load: ['lp'] }), {
+      error: 'not_purged',
+      module: 'lp',
+      rolledBack: true,
+    });
     assert.deepEqual(versionIds('lp'), before);
     assert.ok(isProcessAlive(pid));
     code.purge('lp');
@@ -130,17 +149,30 @@ describe('S8.4 failures roll back', () => {
     await compile.file('counter');
     assert.ok(code.versions('counter').old, 'an old version exists');
     const before = versionIds('counter');
-    const beforeSeq = { current: code.versions('counter').current.seq, old: code.versions('counter').old.seq };
+    const beforeSeq = {
+      current: code.versions('counter').current.seq,
+      old: code.versions('counter').old.seq,
+    };
     const a = await genServer.start('counter', 7, { name: 'ok_one' });
     const b = await genServer.start('counter', 8, { name: 'bad_one' });
-    const r = await upgrade({ load: ['counter'], change: [{ server: 'ok_one', module: 'counter', extra: 3 }, { server: 'bad_one', module: 'counter', extra: 'fail' }] });
+    const r = await upgrade({
+      load: ['counter'],
+      change: [
+        { server: 'ok_one', module: 'counter', extra: 3 },
+        { server: 'bad_one', module: 'counter', extra: 'fail' },
+      ],
+    });
     assert.equal(r.error, 'code_change_failed');
     assert.equal(r.server, 'bad_one');
     assert.equal(r.module, 'counter');
     assert.equal(r.reason.message, 'codeChange refused');
     assert.equal(r.rolledBack, true);
     assert.deepEqual(versionIds('counter'), before);
-    assert.deepEqual({ current: code.versions('counter').current.seq, old: code.versions('counter').old.seq }, beforeSeq, 'the very same versions');
+    assert.deepEqual(
+      { current: code.versions('counter').current.seq, old: code.versions('counter').old.seq },
+      beforeSeq,
+      'the very same versions',
+    );
     assert.equal(code.versions('counter').current.vsn, 'v1');
     assert.equal(await sys.getState(a), 7, 'the changed server got its state back');
     assert.equal(await sys.getState(b), 8);
@@ -155,7 +187,10 @@ describe('S8.4 failures roll back', () => {
   it('a process that entered the withdrawn version is killed', async () => {
     await counterV1WithV2OnPath();
     const a = await genServer.start('counter', 1);
-    const r = await upgrade({ load: ['counter'], change: [{ server: a, module: 'counter', extra: 'intrude' }] });
+    const r = await upgrade({
+      load: ['counter'],
+      change: [{ server: a, module: 'counter', extra: 'intrude' }],
+    });
     assert.equal(r.error, 'code_change_failed');
     assert.equal(whereis('intruder'), undefined, 'the intruder was killed with v2');
     assert.equal(code.versions('counter').current.vsn, 'v1');
@@ -183,7 +218,13 @@ describe('S8.4 failures roll back', () => {
     await counterV1WithV2OnPath();
     const a = await genServer.start('counter', 2);
     const before = versionIds('counter');
-    const r = await upgrade({ load: ['counter'], change: [{ server: a, module: 'counter' }, { server: 'ghost', module: 'counter' }] });
+    const r = await upgrade({
+      load: ['counter'],
+      change: [
+        { server: a, module: 'counter' },
+        { server: 'ghost', module: 'counter' },
+      ],
+    });
     assert.equal(r.error, 'noproc');
     assert.equal(r.server, 'ghost');
     assert.equal(r.rolledBack, true);
@@ -191,7 +232,11 @@ describe('S8.4 failures roll back', () => {
     assert.equal((await sys.getStatus(a)).status, 'running');
 
     const busy = genServer.call(a, { op: 'sleep', ms: 300 });
-    const t = await upgrade({ load: ['counter'], change: [{ server: a, module: 'counter' }], timeoutMs: 10 });
+    const t = await upgrade({
+      load: ['counter'],
+      change: [{ server: a, module: 'counter' }],
+      timeoutMs: 10,
+    });
     assert.equal(t.error, 'timeout');
     assert.equal(t.rolledBack, true);
     assert.deepEqual(versionIds('counter'), before);

@@ -130,10 +130,15 @@ function callError(code: string, message: string, extra?: Record<string, unknown
 }
 
 function exitError(reason: unknown, pid: Pid): HotcodeError {
-  if (reason === 'noproc') return callError('noproc', `genServer.call: server ${pid} does not exist`);
-  return callError('exit', `genServer.call: server ${pid} exited during the call (reason: ${describe(reason)})`, {
-    reason,
-  });
+  if (reason === 'noproc')
+    return callError('noproc', `genServer.call: server ${pid} does not exist`);
+  return callError(
+    'exit',
+    `genServer.call: server ${pid} exited during the call (reason: ${describe(reason)})`,
+    {
+      reason,
+    },
+  );
 }
 
 function describe(reason: unknown): string {
@@ -176,7 +181,16 @@ function enqueue(c: Caller, ms: number): void {
   let q = queues.get(ms);
   if (q === undefined) {
     const tick = Math.max(1, Math.floor(ms / TICKS));
-    q = { items: [], head: 0, open: 0, epoch: 0, tick, span: Math.ceil(ms / tick) + 1, timer: undefined, ms };
+    q = {
+      items: [],
+      head: 0,
+      open: 0,
+      epoch: 0,
+      tick,
+      span: Math.ceil(ms / tick) + 1,
+      timer: undefined,
+      ms,
+    };
     queues.set(ms, q);
   }
   c.deadline = q.epoch + q.span;
@@ -232,7 +246,10 @@ function serverProc(server: unknown, what: string): Proc | undefined {
   let pid: Pid | undefined;
   if (server instanceof Pid) pid = server;
   else if (typeof server === 'string') pid = whereis(server);
-  else throw new BadArgError(`${what}: the server must be a Pid or a registered name, got ${typeof server}`);
+  else
+    throw new BadArgError(
+      `${what}: the server must be a Pid or a registered name, got ${typeof server}`,
+    );
   if (pid === undefined) return undefined;
   const p = internal.table.lookup(pid);
   return p?.alive ? p : undefined;
@@ -240,7 +257,8 @@ function serverProc(server: unknown, what: string): Proc | undefined {
 
 function checkTimeout(t: unknown, what: string): void {
   if (t === 'infinity') return;
-  if (typeof t !== 'number' || !(t >= 0)) throw new BadArgError(`${what}: timeoutMs must be a non-negative number or 'infinity'`);
+  if (typeof t !== 'number' || !(t >= 0))
+    throw new BadArgError(`${what}: timeoutMs must be a non-negative number or 'infinity'`);
 }
 
 /**
@@ -255,18 +273,36 @@ function request(
   what: string,
 ): Promise<unknown> {
   const me: Proc = internal.table.current();
-  if (me !== undefined && !me.alive) return Promise.reject(callError('noproc', `${what}: the calling process has exited`));
+  if (me !== undefined && !me.alive)
+    return Promise.reject(callError('noproc', `${what}: the calling process has exited`));
   const target = serverProc(server, what);
   checkTimeout(timeoutMs, what);
-  if (target === undefined) return Promise.reject(callError('noproc', `${what}: no such server ${String(server)}`));
+  if (target === undefined)
+    return Promise.reject(callError('noproc', `${what}: no such server ${String(server)}`));
   if (me === undefined) {
     // Plain code (S0.2): the call is made by a short-lived process of its own.
     return outside(() => request(server, kind, body, timeoutMs, what));
   }
-  if (target === me) return Promise.reject(callError('calling_self', `${what}: server ${me.pid} called itself; it would wait for its own reply`));
+  if (target === me)
+    return Promise.reject(
+      callError(
+        'calling_self',
+        `${what}: server ${me.pid} called itself; it would wait for its own reply`,
+      ),
+    );
   return new Promise((resolve, reject) => {
     const pending = pendingFor(target);
-    const from: Caller = { pid: me.pid, tag: {}, open: true, resolve, reject, deadline: 0, queue: undefined, pending, what };
+    const from: Caller = {
+      pid: me.pid,
+      tag: {},
+      open: true,
+      resolve,
+      reject,
+      deadline: 0,
+      queue: undefined,
+      pending,
+      what,
+    };
     pending.add(from);
     if (timeoutMs !== 'infinity') enqueue(from, timeoutMs);
     send(target.pid, { $gen: kind, from, request: body });
@@ -300,7 +336,12 @@ export function call<M = unknown>(
 }
 
 /** A sys request (sys.ts); the same engine as call. */
-export function systemCall(server: unknown, req: unknown, timeoutMs: Timeout, what: string): Promise<unknown> {
+export function systemCall(
+  server: unknown,
+  req: unknown,
+  timeoutMs: Timeout,
+  what: string,
+): Promise<unknown> {
   return request(server, 'system', req, timeoutMs, what);
 }
 
@@ -327,7 +368,11 @@ export function reply(from: From, value: unknown): void {
  * `reason`; resolves once it has exited. Rejects `noproc` if there is no
  * such server, `exit` if it ended with another reason.
  */
-export async function stop(server: ServerRef, reason: unknown = 'normal', timeoutMs: Timeout = 'infinity'): Promise<void> {
+export async function stop(
+  server: ServerRef,
+  reason: unknown = 'normal',
+  timeoutMs: Timeout = 'infinity',
+): Promise<void> {
   try {
     await request(server, 'system', { type: 'terminate', reason }, timeoutMs, 'genServer.stop');
   } catch (e) {
@@ -343,34 +388,67 @@ export async function stop(server: ServerRef, reason: unknown = 'normal', timeou
  * Starts a server running `module`; resolves with its pid once `init` has
  * returned, rejects with what `init` threw (the new process exits with it).
  */
-export function start<M = unknown>(module: M | string, args?: InitArgs<M>, opts?: ServerStartOptions): Promise<ServerPid<M>> {
+export function start<M = unknown>(
+  module: M | string,
+  args?: InitArgs<M>,
+  opts?: ServerStartOptions,
+): Promise<ServerPid<M>> {
   return startServer(false, module, args, opts, 'genServer.start') as Promise<ServerPid<M>>;
 }
 
 /** As start, linked to the calling process (from plain code there is nothing to link to). */
-export function startLink<M = unknown>(module: M | string, args?: InitArgs<M>, opts?: ServerStartOptions): Promise<ServerPid<M>> {
+export function startLink<M = unknown>(
+  module: M | string,
+  args?: InitArgs<M>,
+  opts?: ServerStartOptions,
+): Promise<ServerPid<M>> {
   return startServer(true, module, args, opts, 'genServer.startLink') as Promise<ServerPid<M>>;
 }
 
-function startServer(link: boolean, module: unknown, args: unknown, opts: ServerStartOptions | undefined, what: string): Promise<Pid> {
+function startServer(
+  link: boolean,
+  module: unknown,
+  args: unknown,
+  opts: ServerStartOptions | undefined,
+  what: string,
+): Promise<Pid> {
   const name = internal.server.moduleArg(module, what) as string;
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw new BadArgError(`${what}: opts must be an object`);
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null))
+    throw new BadArgError(`${what}: opts must be an object`);
   const regName = opts?.name;
   if (regName !== undefined && (typeof regName !== 'string' || regName === ''))
     throw new BadArgError(`${what}: opts.name must be a non-empty string`);
   const me: Proc = internal.table.current();
-  if (me !== undefined && !me.alive) return Promise.reject(callError('noproc', `${what}: the calling process has exited`));
+  if (me !== undefined && !me.alive)
+    return Promise.reject(callError('noproc', `${what}: the calling process has exited`));
   if (regName !== undefined) {
     const taken = whereis(regName);
     if (taken !== undefined)
-      return Promise.reject(callError('already_started', `${what}: the name '${regName}' is already registered to ${taken}`, { pid: taken }));
+      return Promise.reject(
+        callError(
+          'already_started',
+          `${what}: the name '${regName}' is already registered to ${taken}`,
+          { pid: taken },
+        ),
+      );
   }
   return new Promise((resolve, reject) => {
-    const ack: Caller = { pid: me?.pid, tag: {}, open: true, resolve, reject, deadline: 0, queue: undefined, pending: undefined, what };
+    const ack: Caller = {
+      pid: me?.pid,
+      tag: {},
+      open: true,
+      resolve,
+      reject,
+      deadline: 0,
+      queue: undefined,
+      pending: undefined,
+      what,
+    };
     // The initial call shows as `<module>.init/1` in processInfo.
-    const body = { [`${name}.init`]: (a: unknown) => serverMain(name, a, regName, link && me !== undefined ? me.pid : undefined, ack) }[
-      `${name}.init`
-    ]!;
+    const body = {
+      [`${name}.init`]: (a: unknown) =>
+        serverMain(name, a, regName, link && me !== undefined ? me.pid : undefined, ack),
+    }[`${name}.init`]!;
     const pid: Pid = link && me !== undefined ? spawnLink(body, args) : spawn(body, args);
     if (ack.open) {
       // Still in init: if the process dies before it acknowledges, fail the start with its reason.
@@ -396,13 +474,25 @@ function exitReason(_pid: Pid): HotcodeError {
 
 // ---- the server process ----------------------------------------------------------------
 
-async function serverMain(module: string, args: unknown, name: string | undefined, parent: Pid | undefined, ack: Caller) {
+async function serverMain(
+  module: string,
+  args: unknown,
+  name: string | undefined,
+  parent: Pid | undefined,
+  ack: Caller,
+) {
   const me: Proc = internal.table.current();
   if (name !== undefined) {
     try {
       register(name, me.pid);
     } catch {
-      settle(ack, false, callError('already_started', `genServer.start: the name '${name}' is already registered`, { pid: whereis(name) }));
+      settle(
+        ack,
+        false,
+        callError('already_started', `genServer.start: the name '${name}' is already registered`, {
+          pid: whereis(name),
+        }),
+      );
       return;
     }
   }
@@ -435,13 +525,17 @@ async function serverMain(module: string, args: unknown, name: string | undefine
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function';
+  return (
+    x !== null && typeof x === 'object' && typeof (x as { then?: unknown }).then === 'function'
+  );
 }
 
 function isSystem(m: unknown, parent: Pid | undefined): boolean {
   if (m === null || typeof m !== 'object') return false;
   const msg = m as { $gen?: unknown; type?: unknown; from?: unknown };
-  return msg.$gen === 'system' || (msg.type === 'EXIT' && parent !== undefined && msg.from === parent);
+  return (
+    msg.$gen === 'system' || (msg.type === 'EXIT' && parent !== undefined && msg.from === parent)
+  );
 }
 
 /** What a step of the loop decided: go on, or stop with a reason (after terminate). */
@@ -457,8 +551,15 @@ async function loop(s: Server): Promise<void> {
     // Synchronous callbacks are handled without a promise per message.
     if (kind === 'call') step = handleCall(s, m as { from: Caller; request: unknown });
     else if (kind === 'cast') step = handleNoReply(s, 'handleCast', (m as { msg: unknown }).msg);
-    else if (kind === 'system') step = await handleSystem(s, m as { from: Caller; request: { type: string } });
-    else if (m !== null && typeof m === 'object' && m.type === 'EXIT' && s.parent !== undefined && m.from === s.parent)
+    else if (kind === 'system')
+      step = await handleSystem(s, m as { from: Caller; request: { type: string } });
+    else if (
+      m !== null &&
+      typeof m === 'object' &&
+      m.type === 'EXIT' &&
+      s.parent !== undefined &&
+      m.from === s.parent
+    )
       step = { stop: m.reason };
     else step = handleNoReply(s, 'handleInfo', msg);
     if (step !== undefined && isThenable(step)) step = await step;
@@ -473,7 +574,10 @@ function handleCall(s: Server, m: { from: Caller; request: unknown }): Step | Pr
   } catch (e) {
     return { stop: e };
   }
-  if (isThenable(r)) return awaitResult(r).then((x) => ('error' in x ? { stop: x.error } : callResult(s, m, x.value)));
+  if (isThenable(r))
+    return awaitResult(r).then((x) =>
+      'error' in x ? { stop: x.error } : callResult(s, m, x.value),
+    );
   return callResult(s, m, r);
 }
 
@@ -493,7 +597,9 @@ function callResult(s: Server, m: { from: Caller }, r: unknown): Step {
   return badReturn(s, 'handleCall', r);
 }
 
-async function awaitResult(p: PromiseLike<unknown>): Promise<{ value: unknown } | { error: unknown }> {
+async function awaitResult(
+  p: PromiseLike<unknown>,
+): Promise<{ value: unknown } | { error: unknown }> {
   try {
     return { value: await p };
   } catch (error) {
@@ -501,7 +607,11 @@ async function awaitResult(p: PromiseLike<unknown>): Promise<{ value: unknown } 
   }
 }
 
-function handleNoReply(s: Server, callback: 'handleCast' | 'handleInfo', msg: unknown): Step | Promise<Step> {
+function handleNoReply(
+  s: Server,
+  callback: 'handleCast' | 'handleInfo',
+  msg: unknown,
+): Step | Promise<Step> {
   const v = s.cell.v;
   if (callback === 'handleInfo' && !Object.hasOwn(v, 'handleInfo')) return undefined; // optional, as in OTP
   let r: unknown;
@@ -510,7 +620,10 @@ function handleNoReply(s: Server, callback: 'handleCast' | 'handleInfo', msg: un
   } catch (e) {
     return { stop: e };
   }
-  if (isThenable(r)) return awaitResult(r).then((x) => ('error' in x ? { stop: x.error } : noReplyResult(s, callback, x.value)));
+  if (isThenable(r))
+    return awaitResult(r).then((x) =>
+      'error' in x ? { stop: x.error } : noReplyResult(s, callback, x.value),
+    );
   return noReplyResult(s, callback, r);
 }
 
@@ -523,9 +636,13 @@ function noReplyResult(s: Server, callback: string, r: unknown): Step {
 
 function badReturn(s: Server, callback: string, r: unknown): Step {
   return {
-    stop: callError('bad_return_value', `${s.module}.${callback} returned ${describe(r)}; expected an object with a state (SPEC S8.1)`, {
-      value: r,
-    }),
+    stop: callError(
+      'bad_return_value',
+      `${s.module}.${callback} returned ${describe(r)}; expected an object with a state (SPEC S8.1)`,
+      {
+        value: r,
+      },
+    ),
   };
 }
 
@@ -544,7 +661,7 @@ async function handleSystem(s: Server, m: { from: Caller; request: SystemRequest
     case 'suspend':
       s.suspended = true;
       internal.setSuspended(s.self, true);
-      settle(from, true, undefined);
+      settle(from, true, s.state); // the state at the suspension (for upgrade's rollback); sys.suspend drops it
       return undefined;
     case 'resume':
       s.suspended = false;

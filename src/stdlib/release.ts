@@ -19,8 +19,9 @@
  * (so `codeChange` must return a new state, not mutate the old one), all are
  * resumed on the previous code, and the result says `rolledBack: true`.
  */
-import { BadArgError, checkProcessCode, code, internal, Pid, processes } from 'hotcode';
+import { BadArgError, checkProcessCode, code, internal, Pid, processes, run } from 'hotcode';
 import type { UpgradeChange, UpgradeOptions, UpgradeResult } from '../behaviours.js';
+import * as genServer from './genServer';
 import * as sys from './sys';
 
 export const vsn = '1';
@@ -65,9 +66,24 @@ type Failure = Extract<UpgradeResult, { rolledBack: true }>;
  * const r = await upgrade({ load: ['handler'], change: [{ server: 'handler', module: 'handler' }] });
  */
 export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
-  if (opts === null || typeof opts !== 'object') throw new BadArgError('upgrade: expected { load, change? }');
+  if (internal.table.current() === undefined) {
+    // From plain code (S0.2): one short-lived process makes all the sys requests.
+    const r = await run(async () => {
+      try {
+        return { value: await upgrade(opts) };
+      } catch (error) {
+        return { error };
+      }
+    });
+    if ('error' in r) throw r.error;
+    return r.value;
+  }
+  if (opts === null || typeof opts !== 'object')
+    throw new BadArgError('upgrade: expected { load, change? }');
   if (!Array.isArray(opts.load)) throw new BadArgError('upgrade: load must be an array of modules');
-  const load = [...new Set(opts.load.map((m) => internal.server.moduleArg(m, 'upgrade') as string))];
+  const load = [
+    ...new Set(opts.load.map((m) => internal.server.moduleArg(m, 'upgrade') as string)),
+  ];
   const changes = (opts.change ?? []).map(checkChange);
   const timeout = opts.timeoutMs ?? 5000;
 
@@ -80,7 +96,8 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
 
   // 2. Old code of the modules to load must be unused; then purge it (held for a rollback).
   for (const m of load) {
-    if (code.checkOldCode(m) && processes().some((p) => checkProcessCode(p, m))) return fail('not_purged', { module: m });
+    if (code.checkOldCode(m) && processes().some((p) => checkProcessCode(p, m)))
+      return fail('not_purged', { module: m });
   }
   const progress: Progress = {
     snapshots: load.map(snapshot),
@@ -103,8 +120,11 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
   for (const c of changes) {
     progress.suspended.push(c);
     try {
-      await sys.suspend(c.server, timeout);
-      progress.states.set(c, await sys.getState(c.server, timeout));
+      // genServer's suspend answers with the state it had at the suspension.
+      progress.states.set(
+        c,
+        await genServer.systemCall(c.server, { type: 'suspend' }, timeout, 'upgrade'),
+      );
     } catch (e) {
       progress.late.add(c);
       await rollback(progress);
@@ -160,10 +180,16 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
 }
 
 function checkChange(c: UpgradeChange): Change {
-  if (c === null || typeof c !== 'object') throw new BadArgError('upgrade: each change must be { server, module, extra? }');
+  if (c === null || typeof c !== 'object')
+    throw new BadArgError('upgrade: each change must be { server, module, extra? }');
   if (!(c.server instanceof Pid) && typeof c.server !== 'string')
     throw new BadArgError('upgrade: change.server must be a Pid or a registered name');
-  return { server: c.server, module: internal.server.moduleArg(c.module, 'upgrade') as string, extra: c.extra, oldVsn: undefined };
+  return {
+    server: c.server,
+    module: internal.server.moduleArg(c.module, 'upgrade') as string,
+    extra: c.extra,
+    oldVsn: undefined,
+  };
 }
 
 function fail(error: Failure['error'], extra: Omit<Failure, 'error' | 'rolledBack'>): Failure {

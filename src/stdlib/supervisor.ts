@@ -15,7 +15,19 @@
  * supervisor shuts its children down in reverse start order and exits with
  * reason `'shutdown'`.
  */
-import { exit, HotcodeError, internal, link, monitor, Pid, receive, self, send, trapExit, unlink } from 'hotcode';
+import {
+  exit,
+  HotcodeError,
+  internal,
+  link,
+  monitor,
+  Pid,
+  receive,
+  self,
+  send,
+  trapExit,
+  unlink,
+} from 'hotcode';
 import type {
   ChildInfo,
   ChildSpec,
@@ -82,13 +94,21 @@ type Req =
  * shut down and the promise rejects with an error of code
  * `'failed_to_start_child'` (with `id` and `reason`).
  */
-export function start<M = unknown>(module: M | string, args?: InitArgs<M>, opts?: ServerStartOptions): Promise<Pid> {
+export function start<M = unknown>(
+  module: M | string,
+  args?: InitArgs<M>,
+  opts?: ServerStartOptions,
+): Promise<Pid> {
   const name = internal.server.moduleArg(module, 'supervisor.start') as string;
   return genServer.start('supervisor', { module: name, args }, opts);
 }
 
 /** As start, linked to the calling process. */
-export function startLink<M = unknown>(module: M | string, args?: InitArgs<M>, opts?: ServerStartOptions): Promise<Pid> {
+export function startLink<M = unknown>(
+  module: M | string,
+  args?: InitArgs<M>,
+  opts?: ServerStartOptions,
+): Promise<Pid> {
   const name = internal.server.moduleArg(module, 'supervisor.startLink') as string;
   return genServer.startLink('supervisor', { module: name, args }, opts);
 }
@@ -100,7 +120,11 @@ export function whichChildren(sup: ServerRef): Promise<ChildInfo[]> {
 
 /** Shuts the child down (it is not restarted); a temporary child's spec is removed. */
 export function terminateChild(sup: ServerRef, id: string): Promise<TerminateChildResult> {
-  return genServer.call(sup, { type: 'terminate', id }, 'infinity') as Promise<TerminateChildResult>;
+  return genServer.call(
+    sup,
+    { type: 'terminate', id },
+    'infinity',
+  ) as Promise<TerminateChildResult>;
 }
 
 /** Starts a child that is not running (after terminateChild). */
@@ -140,7 +164,8 @@ function badSpec(message: string): never {
 }
 
 function normalize(spec: ChildSpec): Spec {
-  if (spec === null || typeof spec !== 'object') badSpec(`a child spec must be an object, got ${describe(spec)}`);
+  if (spec === null || typeof spec !== 'object')
+    badSpec(`a child spec must be an object, got ${describe(spec)}`);
   const { id, start, restart = 'permanent', shutdown = 5000 } = spec;
   if (typeof id !== 'string') badSpec(`a child id must be a string, got ${describe(id)}`);
   if (!Array.isArray(start) || start.length < 2 || typeof start[1] !== 'string')
@@ -149,7 +174,11 @@ function normalize(spec: ChildSpec): Spec {
   if (!Array.isArray(args)) badSpec(`child '${id}': the args of start must be an array`);
   if (restart !== 'permanent' && restart !== 'transient' && restart !== 'temporary')
     badSpec(`child '${id}': restart must be 'permanent', 'transient' or 'temporary'`);
-  if (shutdown !== 'brutal_kill' && shutdown !== 'infinity' && !(typeof shutdown === 'number' && shutdown >= 0))
+  if (
+    shutdown !== 'brutal_kill' &&
+    shutdown !== 'infinity' &&
+    !(typeof shutdown === 'number' && shutdown >= 0)
+  )
     badSpec(`child '${id}': shutdown must be a number of ms, 'brutal_kill' or 'infinity'`);
   const module = internal.server.moduleArg(start[0], `supervisor child '${id}'`) as string;
   return { id, module, fname: start[1], args, restart, shutdown, original: spec };
@@ -162,30 +191,57 @@ export async function init(arg: { module: string; args: unknown }): Promise<Supe
   let flags = (cell.v.init as Fn)(arg.args) as SupervisorFlags | Promise<SupervisorFlags>;
   if (flags instanceof Promise) flags = await flags;
   const f = flags as SupervisorFlags;
-  if (f === null || typeof f !== 'object') throw failure('bad_flags', `supervisor: ${arg.module}.init returned ${describe(f)}; expected { strategy, children }`, {});
+  if (f === null || typeof f !== 'object')
+    throw failure(
+      'bad_flags',
+      `supervisor: ${arg.module}.init returned ${describe(f)}; expected { strategy, children }`,
+      {},
+    );
   const { strategy, intensity = 1, period = 5, children = [] } = f;
   if (strategy !== 'one_for_one' && strategy !== 'one_for_all' && strategy !== 'rest_for_one')
-    throw failure('bad_flags', `supervisor: ${arg.module}.init: strategy must be 'one_for_one', 'one_for_all' or 'rest_for_one'`, {});
-  if (typeof intensity !== 'number' || intensity < 0) throw failure('bad_flags', `supervisor: ${arg.module}.init: intensity must be a number ≥ 0`, {});
-  if (typeof period !== 'number' || !(period > 0)) throw failure('bad_flags', `supervisor: ${arg.module}.init: period must be a number > 0`, {});
-  if (!Array.isArray(children)) throw failure('bad_flags', `supervisor: ${arg.module}.init: children must be an array`, {});
+    throw failure(
+      'bad_flags',
+      `supervisor: ${arg.module}.init: strategy must be 'one_for_one', 'one_for_all' or 'rest_for_one'`,
+      {},
+    );
+  if (typeof intensity !== 'number' || intensity < 0)
+    throw failure(
+      'bad_flags',
+      `supervisor: ${arg.module}.init: intensity must be a number ≥ 0`,
+      {},
+    );
+  if (typeof period !== 'number' || !(period > 0))
+    throw failure('bad_flags', `supervisor: ${arg.module}.init: period must be a number > 0`, {});
+  if (!Array.isArray(children))
+    throw failure('bad_flags', `supervisor: ${arg.module}.init: children must be an array`, {});
   const specs = children.map(normalize);
   const ids = new Set<string>();
   for (const s of specs) {
     if (ids.has(s.id)) badSpec(`duplicate child id '${s.id}'`);
     ids.add(s.id);
   }
-  const state: SupervisorState = { module: arg.module, strategy, intensity, period, children: [], restarts: [] };
+  const state: SupervisorState = {
+    module: arg.module,
+    strategy,
+    intensity,
+    period,
+    children: [],
+    restarts: [],
+  };
   for (const spec of specs) {
     const r = await startProc(spec);
     if ('error' in r) {
       await shutdownAll(state);
       // {shutdown, …} as OTP's {shutdown, {failed_to_start_child, Id, Reason}}: an orderly exit, no crash report.
-      throw failure('failed_to_start_child', `supervisor ${arg.module}: child '${spec.id}' failed to start: ${describe(r.error)}`, {
-        id: spec.id,
-        reason: r.error,
-        shutdown: { failedToStartChild: spec.id, reason: r.error },
-      });
+      throw failure(
+        'failed_to_start_child',
+        `supervisor ${arg.module}: child '${spec.id}' failed to start: ${describe(r.error)}`,
+        {
+          id: spec.id,
+          reason: r.error,
+          shutdown: { failedToStartChild: spec.id, reason: r.error },
+        },
+      );
     }
     state.children.push({ spec, pid: r.pid });
   }
@@ -196,7 +252,12 @@ export async function handleCall(req: Req, _from: unknown, s: SupervisorState) {
   switch (req.type) {
     case 'which':
       return {
-        reply: s.children.map((c): ChildInfo => (c.pid ? { id: c.spec.id, pid: c.pid, restart: c.spec.restart } : { id: c.spec.id, restart: c.spec.restart })),
+        reply: s.children.map(
+          (c): ChildInfo =>
+            c.pid
+              ? { id: c.spec.id, pid: c.pid, restart: c.spec.restart }
+              : { id: c.spec.id, restart: c.spec.restart },
+        ),
         state: s,
       };
     case 'terminate': {
@@ -224,7 +285,13 @@ export async function handleCall(req: Req, _from: unknown, s: SupervisorState) {
       }
       const c = find(s, spec.id);
       if (c !== undefined)
-        return { reply: c.pid !== undefined ? { error: 'already_started', pid: c.pid } : { error: 'already_present' }, state: s };
+        return {
+          reply:
+            c.pid !== undefined
+              ? { error: 'already_started', pid: c.pid }
+              : { error: 'already_present' },
+          state: s,
+        };
       const r = await startProc(spec);
       if ('error' in r) return { reply: { error: r.error }, state: s };
       s.children.push({ spec, pid: r.pid });
@@ -247,8 +314,17 @@ export function handleCast(_msg: unknown, s: SupervisorState) {
 }
 
 /** Exit messages of children; retries of failed restarts. */
-export async function handleInfo(msg: unknown, s: SupervisorState): Promise<{ state: SupervisorState } | { stop: unknown; state: SupervisorState }> {
-  const m = msg as { type?: unknown; from?: unknown; reason?: unknown; $sup?: unknown; id?: unknown } | null;
+export async function handleInfo(
+  msg: unknown,
+  s: SupervisorState,
+): Promise<{ state: SupervisorState } | { stop: unknown; state: SupervisorState }> {
+  const m = msg as {
+    type?: unknown;
+    from?: unknown;
+    reason?: unknown;
+    $sup?: unknown;
+    id?: unknown;
+  } | null;
   if (m === null || typeof m !== 'object') return { state: s };
   if (m.$sup === 'retry') {
     const c = find(s, m.id as string);
@@ -273,7 +349,10 @@ function isNormal(reason: unknown): boolean {
   return (
     reason === 'normal' ||
     reason === 'shutdown' ||
-    (typeof reason === 'object' && reason !== null && (reason as { shutdown?: unknown }).shutdown !== undefined && !(reason instanceof Error))
+    (typeof reason === 'object' &&
+      reason !== null &&
+      (reason as { shutdown?: unknown }).shutdown !== undefined &&
+      !(reason instanceof Error))
   );
 }
 
@@ -293,7 +372,10 @@ function addRestart(s: SupervisorState): boolean {
   return s.restarts.length <= s.intensity;
 }
 
-async function restart(s: SupervisorState, c: Child): Promise<{ state: SupervisorState } | { stop: unknown; state: SupervisorState }> {
+async function restart(
+  s: SupervisorState,
+  c: Child,
+): Promise<{ state: SupervisorState } | { stop: unknown; state: SupervisorState }> {
   if (!addRestart(s)) {
     internal.table.logger.error(
       `=SUPERVISOR REPORT==== supervisor ${self()} (${s.module}): reached the maximum restart intensity (${s.intensity} in ${s.period} s) after child '${c.spec.id}' exited; shutting down`,
@@ -303,7 +385,12 @@ async function restart(s: SupervisorState, c: Child): Promise<{ state: Superviso
   }
   const i = s.children.indexOf(c);
   // Which children go down and come back up with it.
-  const all = s.strategy === 'one_for_one' ? [c] : s.strategy === 'one_for_all' ? s.children.slice() : s.children.slice(i);
+  const all =
+    s.strategy === 'one_for_one'
+      ? [c]
+      : s.strategy === 'one_for_all'
+        ? s.children.slice()
+        : s.children.slice(i);
   // Children stopped on purpose (terminateChild) stay stopped.
   const group = all.filter((x) => x === c || x.pid !== undefined);
   for (const other of group.slice().reverse()) {
@@ -345,7 +432,13 @@ async function startProc(spec: Spec): Promise<{ pid: Pid } | { error: unknown }>
     return { error };
   }
   if (!(r instanceof Pid))
-    return { error: failure('bad_start_value', `${spec.module}.${spec.fname} returned ${describe(r)}; a child's start function must resolve to a pid linked to the supervisor`, { value: r }) };
+    return {
+      error: failure(
+        'bad_start_value',
+        `${spec.module}.${spec.fname} returned ${describe(r)}; a child's start function must resolve to a pid linked to the supervisor`,
+        { value: r },
+      ),
+    };
   link(r); // it should be linked already; a child that is already dead gives an exit message
   return { pid: r };
 }
@@ -359,7 +452,9 @@ async function shutdownChild(c: Child): Promise<void> {
   unlink(pid);
   // An exit message it sent before the unlink is no longer of interest.
   while ((await receive((m) => isExitFrom(m, pid), 0)) !== undefined);
-  const isDown = (m: unknown) => (m as { type?: unknown; ref?: unknown } | null)?.type === 'DOWN' && (m as { ref: unknown }).ref === ref;
+  const isDown = (m: unknown) =>
+    (m as { type?: unknown; ref?: unknown } | null)?.type === 'DOWN' &&
+    (m as { ref: unknown }).ref === ref;
   const shutdown = c.spec.shutdown;
   if (shutdown === 'brutal_kill') {
     exit(pid, 'kill');

@@ -37,16 +37,37 @@ export async function changeCode(
   timeoutMs: Timeout = 5000,
 ): Promise<ChangeCodeResult> {
   internal.server.moduleArg(module, 'sys.changeCode');
-  return (await genServer.systemCall(server, { type: 'changeCode', oldVsn, extra }, timeoutMs, 'sys.changeCode')) as ChangeCodeResult;
+  return (await genServer.systemCall(
+    server,
+    { type: 'changeCode', oldVsn, extra },
+    timeoutMs,
+    'sys.changeCode',
+  )) as ChangeCodeResult;
 }
 
-export async function getState<M = unknown>(server: ServerRef<M>, timeoutMs: Timeout = 5000): Promise<StateOf<M>> {
-  return (await genServer.systemCall(server, { type: 'getState' }, timeoutMs, 'sys.getState')) as StateOf<M>;
+export async function getState<M = unknown>(
+  server: ServerRef<M>,
+  timeoutMs: Timeout = 5000,
+): Promise<StateOf<M>> {
+  return (await genServer.systemCall(
+    server,
+    { type: 'getState' },
+    timeoutMs,
+    'sys.getState',
+  )) as StateOf<M>;
 }
 
 /** `{ status: 'running' | 'suspended', module, state, pid, name? }`. */
-export async function getStatus<M = unknown>(server: ServerRef<M>, timeoutMs: Timeout = 5000): Promise<ServerStatus<StateOf<M>>> {
-  return (await genServer.systemCall(server, { type: 'getStatus' }, timeoutMs, 'sys.getStatus')) as ServerStatus<StateOf<M>>;
+export async function getStatus<M = unknown>(
+  server: ServerRef<M>,
+  timeoutMs: Timeout = 5000,
+): Promise<ServerStatus<StateOf<M>>> {
+  return (await genServer.systemCall(
+    server,
+    { type: 'getStatus' },
+    timeoutMs,
+    'sys.getStatus',
+  )) as ServerStatus<StateOf<M>>;
 }
 
 /**
@@ -54,11 +75,18 @@ export async function getStatus<M = unknown>(server: ServerRef<M>, timeoutMs: Ti
  * suspended); resolves with the new state. If `fn` throws, the state is
  * unchanged and the promise rejects with what it threw.
  */
-export async function replaceState<S = unknown>(server: ServerRef, fn: (state: S) => S, timeoutMs: Timeout = 5000): Promise<S> {
+export async function replaceState<S = unknown>(
+  server: ServerRef,
+  fn: (state: S) => S,
+  timeoutMs: Timeout = 5000,
+): Promise<S> {
   if (typeof fn !== 'function') throw new TypeError('sys.replaceState: expected a function');
-  const r = (await genServer.systemCall(server, { type: 'replaceState', fn }, timeoutMs, 'sys.replaceState')) as
-    | { ok: true; state: S }
-    | { error: string; reason: unknown };
+  const r = (await genServer.systemCall(
+    server,
+    { type: 'replaceState', fn },
+    timeoutMs,
+    'sys.replaceState',
+  )) as { ok: true; state: S } | { error: string; reason: unknown };
   if ('error' in r) throw r.reason;
   return r.state;
 }

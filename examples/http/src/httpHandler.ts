@@ -31,7 +31,13 @@ export function handleCall(req: Request, _from: From, s: State): CallResult<Resp
   const n = (s.perConnection[req.conn] ?? 0) + 1;
   s.perConnection[req.conn] = n;
   s.requests++;
-  return { reply: { status: 200, body: `v1 ${req.method} ${req.url}: request ${n} on connection ${req.conn}\n` }, state: s };
+  return {
+    reply: {
+      status: 200,
+      body: `v1 ${req.method} ${req.url}: request ${n} on connection ${req.conn}\n`,
+    },
+    state: s,
+  };
 }
 
 export function handleCast(msg: Cast, s: State): CastResult<State> {

@@ -16,7 +16,9 @@ type Ready = { listening: number; pid: Pid } | { type: 'EXIT'; from: Pid; reason
 export async function startLink(port: number): Promise<Pid> {
   const pid = spawnLink(listen, port, self());
   const m = (await receive(
-    (m) => (m as { pid?: Pid }).pid === pid || ((m as { type?: string }).type === 'EXIT' && (m as { from?: Pid }).from === pid),
+    (m) =>
+      (m as { pid?: Pid }).pid === pid ||
+      ((m as { type?: string }).type === 'EXIT' && (m as { from?: Pid }).from === pid),
     5000,
   )) as Ready | undefined;
   if (m === undefined) throw new Error(`httpListener: no answer from the listener on port ${port}`);
@@ -30,16 +32,22 @@ let nextConn = 1;
 async function listen(port: number, parent: Pid): Promise<void> {
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     const conn = ids.get(req.socket) ?? 0;
-    genServer.call<typeof handler>('httpHandler', { method: req.method ?? 'GET', url: req.url ?? '/', conn }).then(
-      (r) => {
-        res.writeHead(r.status, { 'content-type': 'text/plain' });
-        res.end(r.body);
-      },
-      (e: { code?: string }) => {
-        res.writeHead(503, { 'content-type': 'text/plain' });
-        res.end(`unavailable: ${e.code ?? e}\n`);
-      },
-    );
+    genServer
+      .call<typeof handler>('httpHandler', {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        conn,
+      })
+      .then(
+        (r) => {
+          res.writeHead(r.status, { 'content-type': 'text/plain' });
+          res.end(r.body);
+        },
+        (e: { code?: string }) => {
+          res.writeHead(503, { 'content-type': 'text/plain' });
+          res.end(`unavailable: ${e.code ?? e}\n`);
+        },
+      );
   });
   server.on('connection', (socket: Socket) => {
     const id = nextConn++;
@@ -56,7 +64,10 @@ async function listen(port: number, parent: Pid): Promise<void> {
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const address = server.address();
-  send(parent, { listening: typeof address === 'object' && address ? address.port : port, pid: self() });
+  send(parent, {
+    listening: typeof address === 'object' && address ? address.port : port,
+    pid: self(),
+  });
   for (;;) {
     const m = (await receive()) as { port?: Pid };
     if (m.port) send(m.port, { port: (server.address() as { port: number }).port });

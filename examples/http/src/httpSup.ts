@@ -9,7 +9,10 @@ export function init(port: number): SupervisorFlags {
     intensity: 5,
     period: 10,
     children: [
-      { id: 'handler', start: ['genServer', 'startLink', ['httpHandler', undefined, { name: 'httpHandler' }]] },
+      {
+        id: 'handler',
+        start: ['genServer', 'startLink', ['httpHandler', undefined, { name: 'httpHandler' }]],
+      },
       { id: 'listener', start: ['httpListener', 'startLink', [port]], shutdown: 2000 },
     ],
   };

@@ -43,7 +43,13 @@ export function handleCall(req: Request, _from: From, s: State): CallResult<Resp
   }
   c.requests++;
   s.total++;
-  return { reply: { status: 200, body: `v2 ${req.method} ${req.url}: request ${c.requests} on connection ${req.conn} (${s.total} served)\n` }, state: s };
+  return {
+    reply: {
+      status: 200,
+      body: `v2 ${req.method} ${req.url}: request ${c.requests} on connection ${req.conn} (${s.total} served)\n`,
+    },
+    state: s,
+  };
 }
 
 export function handleCast(msg: Cast, s: State): CastResult<State> {
@@ -52,12 +58,17 @@ export function handleCast(msg: Cast, s: State): CastResult<State> {
 }
 
 /** v1 → v2: a new state object (the old one must stay intact for a rollback). */
-export function codeChange(oldVsn: string | undefined, old: StateV1 | State, _extra: unknown): State {
+export function codeChange(
+  oldVsn: string | undefined,
+  old: StateV1 | State,
+  _extra: unknown,
+): State {
   if (oldVsn !== 'v1') return old as State;
   const v1 = old as StateV1;
   const now = Date.now();
   const connections = new Map<number, Connection>();
-  for (const [conn, requests] of Object.entries(v1.perConnection)) connections.set(Number(conn), { requests, firstSeen: now });
+  for (const [conn, requests] of Object.entries(v1.perConnection))
+    connections.set(Number(conn), { requests, firstSeen: now });
   return { total: v1.requests, connections };
 }
 
