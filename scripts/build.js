@@ -10,6 +10,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 try {
   execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+  // The runtime's own modules are type-checked against the public API (no emit: hotcode compiles them below).
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.stdlib.json')], { stdio: 'inherit' });
 } catch {
   process.exit(1);
 }

@@ -16,7 +16,7 @@ import { compileModules } from './compiler/index.js';
 import { isModuleName } from './compiler/rewrite.js';
 import { explain } from './code/server.js';
 import { badarg, HotcodeError } from './errors.js';
-import { isUsedBy } from './process/frames.js';
+import { countersOf, isUsedBy } from './process/frames.js';
 import { Pid, type Ref } from './process/pid.js';
 import * as processApi from './process/api.js';
 import { table } from './process/api.js';
@@ -61,7 +61,45 @@ export type {
   Versions,
 } from './types.js';
 export type { DownMessage, ExitMessage, ExitReason, Logger };
-export type { GenServerApi, SupervisorApi, SysApi, UpgradeFn } from './behaviours.js';
+export type {
+  CallErrorCode,
+  CallReply,
+  CallRequest,
+  CallResult,
+  CastRequest,
+  CastResult,
+  ChangeCodeResult,
+  ChildInfo,
+  ChildSpec,
+  DeleteChildResult,
+  From,
+  GenServerApi,
+  GenServerModule,
+  InfoResult,
+  InitArgs,
+  MaybePromise,
+  RestartChildResult,
+  RestartType,
+  ServerPid,
+  ServerRef,
+  ServerStartOptions,
+  ServerStatus,
+  Shutdown,
+  StartChildResult,
+  StateOf,
+  Strategy,
+  SupervisorApi,
+  SupervisorFlags,
+  SupervisorModule,
+  SysApi,
+  TerminateChildResult,
+  Timeout,
+  UpgradeChange,
+  UpgradeError,
+  UpgradeFn,
+  UpgradeOptions,
+  UpgradeResult,
+} from './behaviours.js';
 export { Pid, type Ref };
 export { HotcodeError, UndefError, BadArgError } from './errors.js';
 export {
@@ -197,7 +235,7 @@ export function processInfo(pid: Pid): ProcessInfo | undefined {
   const p = table.lookup(pid);
   if (p === undefined) return undefined;
   const modules: ProcessInfo['modules'] = [];
-  for (const [token, counter] of p.counters) {
+  for (const [token, counter] of countersOf(p)) {
     if (counter.n <= 0) continue;
     for (const rec of server.records.values()) {
       if (rec.current?.token === token) modules.push({ module: rec.name, version: 'current' });
@@ -208,13 +246,14 @@ export function processInfo(pid: Pid): ProcessInfo | undefined {
     pid: p.pid,
     status: p.suspended ? 'suspended' : p.mailbox.waiter !== undefined ? 'waiting' : 'running',
     messageQueueLen: p.mailbox.length,
-    links: [...p.links].map((l) => l.pid),
-    monitors: [...p.monitors.keys()],
+    links: p.links ? [...p.links].map((l) => l.pid) : [],
+    monitors: p.monitors ? [...p.monitors.keys()] : [],
     trapExit: p.trapExit,
     modules,
   };
   if (p.name !== undefined) info.registeredName = p.name;
   if (p.initialCall !== undefined) info.initialCall = p.initialCall;
+  else if (p.initialFn?.name) info.initialCall = `${p.initialFn.name}/${p.initialArity}`;
   return info;
 }
 
@@ -417,6 +456,9 @@ export const internal = Object.freeze({
   isModuleName,
   server,
   table,
+  /** For `upgrade`'s rollback (S8.4): see CodeServer.snapshotVersions. */
+  snapshotVersions: (module: string) => server.snapshotVersions(module),
+  restoreVersions: (snap: ReturnType<typeof server.snapshotVersions>) => server.restoreVersions(snap),
   setSuspended(pid: Pid, suspended: boolean): void {
     const p = table.lookup(pid);
     if (p) p.suspended = suspended;

@@ -11,7 +11,17 @@ describe('hotcode --help and --version', () => {
     const r = await cli(['--help']);
     assert.equal(r.status, 0);
     assert.match(r.stdout, /^Usage: hotcode <command>/);
-    for (const word of ['shell', 'run', 'compile', '--watch', '--src', '--out', '--path', '--no-typecheck', 'hotcode.config.json'])
+    for (const word of [
+      'shell',
+      'run',
+      'compile',
+      '--watch',
+      '--src',
+      '--out',
+      '--path',
+      '--no-typecheck',
+      'hotcode.config.json',
+    ])
       assert.ok(r.stdout.includes(word), word);
     assert.equal((await cli(['run', '-h'])).status, 0);
   });
@@ -36,7 +46,9 @@ describe('hotcode run <module> <function> [args…]', () => {
   const root = project('hotcode-cli-');
 
   test('runs the function as a process with the args as strings; status 0 (S7.1)', async () => {
-    const r = await cli(['run', '--no-typecheck', 'app', 'main', 'a', '--b', '-c', '42'], { cwd: root });
+    const r = await cli(['run', '--no-typecheck', 'app', 'main', 'a', '--b', '-c', '42'], {
+      cwd: root,
+    });
     assert.equal(r.stderr.replace(/^compiled .*\n/, ''), '');
     assert.equal(r.status, 0);
     assert.equal(r.stdout, 'args ["a","--b","-c","42"]\n');
@@ -51,7 +63,10 @@ describe('hotcode run <module> <function> [args…]', () => {
   test('a crash of the function or of another process: status 1 and a crash report with the .ts location', async () => {
     const main = await cli(['run', '--no-typecheck', 'app', 'crash'], { cwd: root });
     assert.equal(main.status, 1);
-    assert.match(main.stderr, /CRASH REPORT.*app\.crash\/0[\s\S]*Error: app crashed\n\s+at .*src\/app\.ts:\d+:\d+/);
+    assert.match(
+      main.stderr,
+      /CRASH REPORT.*app\.crash\/0[\s\S]*Error: app crashed\n\s+at .*src\/app\.ts:\d+:\d+/,
+    );
     const child = await cli(['run', '--no-typecheck', 'app', 'crashChild'], { cwd: root });
     assert.equal(child.status, 1);
     assert.match(child.stderr, /Error: child crashed/);
@@ -60,12 +75,18 @@ describe('hotcode run <module> <function> [args…]', () => {
   test('an unknown module or function: status 1, a one-line undef message, no stack', async () => {
     for (const [args, pattern] of [
       [['nosuch', 'main'], /^hotcode: undef: there is no module nosuch\b/],
-      [['app', 'nope'], /^hotcode: undef: app\.nope is not a function exported by app \(its functions: .*main/],
+      [
+        ['app', 'nope'],
+        /^hotcode: undef: app\.nope is not a function exported by app \(its functions: .*main/,
+      ],
       [['app', 'notAFunction'], /^hotcode: undef: app\.notAFunction is not a function/],
     ]) {
       const r = await cli(['run', '--no-typecheck', ...args], { cwd: root });
       assert.equal(r.status, 1, args.join(' '));
-      const lines = r.stderr.replace(/^compiled .*\n/, '').trimEnd().split('\n');
+      const lines = r.stderr
+        .replace(/^compiled .*\n/, '')
+        .trimEnd()
+        .split('\n');
       assert.equal(lines.length, 1, r.stderr);
       assert.match(lines[0], pattern);
     }
@@ -92,7 +113,10 @@ describe('hotcode compile [module…]', () => {
     const root = project('hotcode-cli-');
     const r = await cli(['compile', '--no-typecheck'], { cwd: root });
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, 'app -> ebin/app.js\ncounter -> ebin/counter.js\nprocess -> ebin/process.js\n');
+    assert.equal(
+      r.stdout,
+      'app -> ebin/app.js\ncounter -> ebin/counter.js\nprocess -> ebin/process.js\n',
+    );
   });
 
   test('a type error: file:line:col diagnostics, nothing written, status 1', async () => {
@@ -100,7 +124,10 @@ describe('hotcode compile [module…]', () => {
     save(root, 'src/counter.ts', version('counter_broken.ts'));
     const r = await cli(['compile', 'counter', 'app'], { cwd: root });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^src\/counter\.ts:6:3 - error TS2322: Type 'string' is not assignable to type 'number'\./m);
+    assert.match(
+      r.stderr,
+      /^src\/counter\.ts:6:3 - error TS2322: Type 'string' is not assignable to type 'number'\./m,
+    );
     assert.match(r.stderr, /nothing written/);
     assert.ok(!existsSync(join(root, 'ebin', 'app.js')), 'all or none');
   });
@@ -119,7 +146,10 @@ describe('hotcode compile [module…]', () => {
 describe('configuration: hotcode.config.json, package.json "hotcode", flags', () => {
   test('hotcode.config.json sets src, out and typecheck, relative to its directory', async () => {
     const root = project('hotcode-cli-');
-    writeFileSync(join(root, 'hotcode.config.json'), JSON.stringify({ src: 'src', out: 'build/ebin', typecheck: false }));
+    writeFileSync(
+      join(root, 'hotcode.config.json'),
+      JSON.stringify({ src: 'src', out: 'build/ebin', typecheck: false }),
+    );
     mkdirSync(join(root, 'sub'));
     save(root, 'src/counter.ts', version('counter_broken.ts')); // compiles only with typecheck off
     const r = await cli(['compile', 'counter'], { cwd: join(root, 'sub') });
@@ -129,7 +159,10 @@ describe('configuration: hotcode.config.json, package.json "hotcode", flags', ()
 
   test('the "hotcode" field of package.json; flags override it', async () => {
     const root = project('hotcode-cli-');
-    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'p', hotcode: { out: 'pkg-out', typecheck: false } }));
+    writeFileSync(
+      join(root, 'package.json'),
+      JSON.stringify({ name: 'p', hotcode: { out: 'pkg-out', typecheck: false } }),
+    );
     assert.equal((await cli(['compile', 'app'], { cwd: root })).status, 0);
     assert.ok(existsSync(join(root, 'pkg-out', 'app.js')));
     assert.equal((await cli(['compile', 'app', '--out', 'flag-out'], { cwd: root })).status, 0);
@@ -138,14 +171,20 @@ describe('configuration: hotcode.config.json, package.json "hotcode", flags', ()
 
   test('a config file that does not parse: the file and the position, status 1', async () => {
     const root = project('hotcode-cli-');
-    writeFileSync(join(root, 'hotcode.config.json'), '{\n  "src": ["src"],\n  "out": "ebin"\n  "typecheck": false\n}\n');
+    writeFileSync(
+      join(root, 'hotcode.config.json'),
+      '{\n  "src": ["src"],\n  "out": "ebin"\n  "typecheck": false\n}\n',
+    );
     const r = await cli(['compile'], { cwd: root });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^hotcode: hotcode\.config\.json:4:3: not valid JSON/);
     writeFileSync(join(root, 'hotcode.config.json'), '{ "src": 3 }');
     const bad = await cli(['compile'], { cwd: root });
     assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /hotcode\.config\.json: "src" must be a directory or a list of directories/);
+    assert.match(
+      bad.stderr,
+      /hotcode\.config\.json: "src" must be a directory or a list of directories/,
+    );
     writeFileSync(join(root, 'hotcode.config.json'), '{ "sauce": "src" }');
     assert.match((await cli(['compile'], { cwd: root })).stderr, /unknown field "sauce"/);
   });

@@ -16,7 +16,10 @@ describe('the shell', { skip }, () => {
   let t;
   before(async () => {
     root = project();
-    t = Terminal.start(['shell', '--no-typecheck'], { cwd: root, env: { HOTCODE_HISTORY: join(root, 'history') } });
+    t = Terminal.start(['shell', '--no-typecheck'], {
+      cwd: root,
+      env: { HOTCODE_HISTORY: join(root, 'history') },
+    });
     await t.waitFor(/^hotcode> ?$/m);
   });
   after(() => t?.kill());
@@ -46,7 +49,11 @@ describe('the shell', { skip }, () => {
     const list = s.slice(s.lastIndexOf('hotcode>', last - 1), last);
     for (const name of ['counter', 'app', ...runtimeModules, 'flush', 'regs', 'mm', 'lm', 'help'])
       assert.match(list, new RegExp(`(^|\\s)${name}(\\s|$)`, 'm'), `${name} in the Tab list`);
-    assert.doesNotMatch(list, /(^|\s)process(\s|$)/m, 'process is a Node global, not a module global');
+    assert.doesNotMatch(
+      list,
+      /(^|\s)process(\s|$)/m,
+      'process is a Node global, not a module global',
+    );
     t.press('C-u');
   });
 
@@ -77,7 +84,10 @@ describe('the shell', { skip }, () => {
   });
 
   test('unknown names and functions are one-line errors', async () => {
-    assert.equal(await t.run('nosuchmodule.f()'), 'Uncaught ReferenceError: nosuchmodule is not defined');
+    assert.equal(
+      await t.run('nosuchmodule.f()'),
+      'Uncaught ReferenceError: nosuchmodule is not defined',
+    );
     const undef = await t.run('counter.nope()');
     assert.match(undef, /UndefError \[undef\]: counter\.nope is not exported by counter/);
     assert.doesNotMatch(undef, /\n\s+at /);
@@ -87,7 +97,10 @@ describe('the shell', { skip }, () => {
   test('c(M) with a type error prints file:line:col diagnostics and keeps the running code (S7.2, S7.4)', async () => {
     save(root, 'src/counter.ts', version('counter_broken.ts'));
     const out = await t.run('c(counter, { typecheck: true })', 60_000);
-    assert.match(out, /src\/counter\.ts:6:3 - error TS2322: Type 'string' is not assignable to type 'number'\./);
+    assert.match(
+      out,
+      /src\/counter\.ts:6:3 - error TS2322: Type 'string' is not assignable to type 'number'\./,
+    );
     assert.match(out, /\{ error: 'compile' \}/);
     assert.equal(await t.run('counter.inc(1)'), '2');
   });
@@ -116,7 +129,10 @@ describe('the shell', { skip }, () => {
     const pid = await t.run('self()');
     assert.match(pid, /^<0\.\d+\.0>$/);
     assert.equal(await t.run('self() === self()'), 'true');
-    assert.equal(await t.run("send(self(), 'one'); send(self(), { n: 2 }); flush()"), "Shell got 'one'\nShell got { n: 2 }");
+    assert.equal(
+      await t.run("send(self(), 'one'); send(self(), { n: 2 }); flush()"),
+      "Shell got 'one'\nShell got { n: 2 }",
+    );
     assert.equal(await t.run('flush()'), '');
     // A promise is awaited; top-level await works too.
     assert.equal(await t.run("send(self(), 'three'); receive()"), "'three'");
@@ -136,7 +152,13 @@ describe('the shell', { skip }, () => {
     const pid = await t.run("const p = spawn('counter', 'loop', [0]); register('looper', p); p");
     const table = await t.run('i()');
     assert.match(table, /^Pid\s+Initial call\s+Name\s+Msgs\s+Status\s+Code in use/);
-    assert.match(table, new RegExp(`^${pid.replace(/[.<>]/g, '\\$&')}\\s+counter\\.loop/1\\s+looper\\s+0\\s+waiting\\s+counter`, 'm'));
+    assert.match(
+      table,
+      new RegExp(
+        `^${pid.replace(/[.<>]/g, '\\$&')}\\s+counter\\.loop/1\\s+looper\\s+0\\s+waiting\\s+counter`,
+        'm',
+      ),
+    );
     assert.match(table, /\bshell\b/);
     for (const line of table.split('\n')) assert.ok(line.length <= 80, `fits 80 columns: ${line}`);
     assert.match(await t.run('regs()'), /^looper\s+<0\.\d+\.0>\s+counter\.loop\/1/m);
@@ -147,7 +169,12 @@ describe('the shell', { skip }, () => {
   test('an expression that kills the shell process: a new one takes over (S7.1)', async () => {
     const before = await t.run('self()');
     const out = await t.run("exit('kill')");
-    assert.match(out, new RegExp(`shell process ${before.replace(/[.<>]/g, '\\$&')} exited: kill; new shell process <0\\.\\d+\\.0>`));
+    assert.match(
+      out,
+      new RegExp(
+        `shell process ${before.replace(/[.<>]/g, '\\$&')} exited: kill; new shell process <0\\.\\d+\\.0>`,
+      ),
+    );
     const now = await t.run('self()');
     assert.notEqual(now, before);
     assert.equal(await t.run('1 + 2'), '3');
@@ -160,7 +187,8 @@ describe('the shell', { skip }, () => {
 
   test('help() lists the commands', async () => {
     const out = await t.run('help()');
-    for (const cmd of ['c(M)', 'l(M)', 'm()', 'i()', 'flush()', 'mm()', 'lm()', 'regs()', 'help()']) assert.ok(out.includes(cmd), cmd);
+    for (const cmd of ['c(M)', 'l(M)', 'm()', 'i()', 'flush()', 'mm()', 'lm()', 'regs()', 'help()'])
+      assert.ok(out.includes(cmd), cmd);
   });
 
   test('mm() and lm(): modified object files are listed and loaded', async () => {
@@ -174,7 +202,9 @@ describe('the shell', { skip }, () => {
 
   test('history is kept in a file of the project', async () => {
     t.press('C-d');
-    await t.waitFor((s) => !/hotcode> ?$/.test(s.trimEnd()) || s.includes('Pane is dead'), 10_000).catch(() => {});
+    await t
+      .waitFor((s) => !/hotcode> ?$/.test(s.trimEnd()) || s.includes('Pane is dead'), 10_000)
+      .catch(() => {});
     const file = join(root, 'history');
     for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(readFileSync(file, 'utf8'), /counter\.inc\(41\)/);

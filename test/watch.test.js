@@ -28,7 +28,10 @@ describe('hotcode shell --watch', { skip }, () => {
 
   test('a save with a type error prints the diagnostics and leaves the running code', async () => {
     save(root, 'src/counter.ts', version('counter_broken.ts'));
-    await t.waitFor(/^counter: not loaded, 1 error; the running code is unchanged\n\s+src\/counter\.ts:6:3 - error TS2322/m, 60_000);
+    await t.waitFor(
+      /^counter: not loaded, 1 error; the running code is unchanged\n\s+src\/counter\.ts:6:3 - error TS2322/m,
+      60_000,
+    );
     assert.equal(await t.run('counter.inc(1)'), '101');
   });
 
@@ -36,7 +39,11 @@ describe('hotcode shell --watch', { skip }, () => {
     save(root, 'src/counter.ts', version('counter_v3.ts'));
     await t.waitFor(/^counter: v3 loaded \(killed 0, \d+ ms\)$/m, 60_000);
     assert.equal(await t.run('counter.inc(1)'), '1001');
-    assert.doesNotMatch(t.screen(), /counter: v\d+ loaded.*\n(?:.*\n)*counter: v2 loaded/, 'one line per reload');
+    assert.doesNotMatch(
+      t.screen(),
+      /counter: v\d+ loaded.*\n(?:.*\n)*counter: v2 loaded/,
+      'one line per reload',
+    );
   });
 });
 
@@ -47,11 +54,20 @@ describe('hotcode run --watch', () => {
     try {
       await p.waitFor((o) => o.stdout.includes('value one'), 'the first value');
       save(root, 'src/ticker.ts', version('ticker_two.ts'));
-      await p.waitFor((o) => /ticker: v2 loaded \(killed 0, \d+ ms\)/.test(o.stderr), 'the v2 reload line');
-      await p.waitFor((o) => o.stdout.includes('value two'), 'the old loop calling the new value()');
+      await p.waitFor(
+        (o) => /ticker: v2 loaded \(killed 0, \d+ ms\)/.test(o.stderr),
+        'the v2 reload line',
+      );
+      await p.waitFor(
+        (o) => o.stdout.includes('value two'),
+        'the old loop calling the new value()',
+      );
       // main still runs in v1 (local calls): loading v3 purges v1 and kills it (S4.1).
       save(root, 'src/ticker.ts', version('ticker_three.ts'));
-      await p.waitFor((o) => /ticker: v3 loaded \(killed 1, \d+ ms\)/.test(o.stderr), 'the v3 reload line');
+      await p.waitFor(
+        (o) => /ticker: v3 loaded \(killed 1, \d+ ms\)/.test(o.stderr),
+        'the v3 reload line',
+      );
       // No process is left: the node exits, 1 because main did not end normally.
       assert.equal(await p.exited, 1);
     } finally {
@@ -99,7 +115,10 @@ describe('the watcher (in this process)', () => {
     save(root, 'src/adder.ts', version('adder_3.ts'));
     const refused = await reported((r) => r.type === 'compile_failed', from);
     assert.deepEqual(refused.modules, ['adder']);
-    assert.ok(refused.diagnostics.some((d) => d.file.endsWith('user_of_adder.ts')), 'the importer is checked');
+    assert.ok(
+      refused.diagnostics.some((d) => d.file.endsWith('user_of_adder.ts')),
+      'the importer is checked',
+    );
     assert.equal(mod('user_of_adder').three(), 3);
     assert.equal(code.versions('adder').old, undefined, 'nothing was loaded');
     // Saving the importer retries the pending adder with it, as one change.
@@ -113,8 +132,16 @@ describe('the watcher (in this process)', () => {
   test('rapid saves coalesce; the last one is what runs', async () => {
     const from = reports.length;
     const n = 20;
-    for (let i = 1; i <= n; i++) save(root, 'src/adder.ts', `export function add(a: number, b: number, c: number): number {\n  return ${i};\n}\n`);
-    await reported((r) => r.type === 'loaded' && r.module === 'adder' && mod('adder').add(0, 0, 0) === n, from);
+    for (let i = 1; i <= n; i++)
+      save(
+        root,
+        'src/adder.ts',
+        `export function add(a: number, b: number, c: number): number {\n  return ${i};\n}\n`,
+      );
+    await reported(
+      (r) => r.type === 'loaded' && r.module === 'adder' && mod('adder').add(0, 0, 0) === n,
+      from,
+    );
     await w.idle();
     const loads = reports.slice(from).filter((r) => r.type === 'loaded');
     assert.ok(loads.length < n, `${loads.length} loads for ${n} saves`);
@@ -133,7 +160,11 @@ describe('the watcher (in this process)', () => {
     save(root, 'src/adder.ts', version('adder_3.ts')); // the same text again
     save(root, 'src/user_of_adder.ts', version('user_of_adder_3.ts')); // unchanged too
     // A later real change shows that the watcher went past those events.
-    save(root, 'src/user_of_adder.ts', `${version('user_of_adder_3.ts')}\nexport const marker = 1;\n`);
+    save(
+      root,
+      'src/user_of_adder.ts',
+      `${version('user_of_adder_3.ts')}\nexport const marker = 1;\n`,
+    );
     await reported((r) => r.type === 'loaded' && r.module === 'user_of_adder', from);
     await w.idle();
     assert.equal(code.versions('adder').current.seq, after1, 'adder was not reloaded');

@@ -52,7 +52,11 @@ export function loadConfig(dir: string, file?: string): ProjectConfig {
     const f = resolve(dir, file);
     if (!existsSync(f)) throw new ConfigError(f, undefined, undefined, 'no such file');
     const json = parseJsonFile(f);
-    return validate(f.endsWith('package.json') ? (json as Record<string, unknown>).hotcode ?? {} : json, f, dirname(f));
+    return validate(
+      f.endsWith('package.json') ? ((json as Record<string, unknown>).hotcode ?? {}) : json,
+      f,
+      dirname(f),
+    );
   }
   for (let d = resolve(dir); ; d = dirname(d)) {
     const own = join(d, CONFIG_FILE);
@@ -60,7 +64,8 @@ export function loadConfig(dir: string, file?: string): ProjectConfig {
     const pkg = join(d, 'package.json');
     if (existsSync(pkg)) {
       const json = parseJsonFile(pkg) as Record<string, unknown> | null;
-      if (json !== null && typeof json === 'object' && json.hotcode !== undefined) return validate(json.hotcode, `${pkg} ("hotcode")`, d);
+      if (json !== null && typeof json === 'object' && json.hotcode !== undefined)
+        return validate(json.hotcode, `${pkg} ("hotcode")`, d);
       return { root: d, file: undefined };
     }
     if (dirname(d) === d) return { root: resolve(dir), file: undefined };
@@ -86,37 +91,57 @@ function parseJsonFile(file: string): unknown {
       line = lines.length;
       column = lines[lines.length - 1]!.length + 1;
     }
-    const clean = message.replace(/\s*\(line \d+ column \d+\)/, '').replace(/ in JSON at position \d+/, '');
+    const clean = message
+      .replace(/\s*\(line \d+ column \d+\)/, '')
+      .replace(/ in JSON at position \d+/, '');
     throw new ConfigError(file, line, column, `not valid JSON: ${clean}`);
   }
 }
 
 function validate(value: unknown, file: string, root: string): ProjectConfig {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new ConfigError(file, undefined, undefined, 'the configuration must be an object: { "src", "out", "path", "typecheck" }');
+    throw new ConfigError(
+      file,
+      undefined,
+      undefined,
+      'the configuration must be an object: { "src", "out", "path", "typecheck" }',
+    );
   const v = value as Record<string, unknown>;
   const known = new Set(['src', 'out', 'path', 'typecheck', '$schema']);
   for (const k of Object.keys(v))
-    if (!known.has(k)) throw new ConfigError(file, undefined, undefined, `unknown field "${k}" (known: src, out, path, typecheck)`);
+    if (!known.has(k))
+      throw new ConfigError(
+        file,
+        undefined,
+        undefined,
+        `unknown field "${k}" (known: src, out, path, typecheck)`,
+      );
   const dirs = (k: string): string[] | undefined => {
     const x = v[k];
     if (x === undefined) return undefined;
     const list = typeof x === 'string' ? [x] : x;
     if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s !== ''))
-      throw new ConfigError(file, undefined, undefined, `"${k}" must be a directory or a list of directories`);
+      throw new ConfigError(
+        file,
+        undefined,
+        undefined,
+        `"${k}" must be a directory or a list of directories`,
+      );
     return list.map((s) => resolve(root, s));
   };
   const cfg: ProjectConfig = { root, file };
   const src = dirs('src');
   if (src) cfg.src = src;
   if (v.out !== undefined) {
-    if (typeof v.out !== 'string' || v.out === '') throw new ConfigError(file, undefined, undefined, '"out" must be a directory');
+    if (typeof v.out !== 'string' || v.out === '')
+      throw new ConfigError(file, undefined, undefined, '"out" must be a directory');
     cfg.out = resolve(root, v.out);
   }
   const path = dirs('path');
   if (path) cfg.path = path;
   if (v.typecheck !== undefined) {
-    if (typeof v.typecheck !== 'boolean') throw new ConfigError(file, undefined, undefined, '"typecheck" must be true or false');
+    if (typeof v.typecheck !== 'boolean')
+      throw new ConfigError(file, undefined, undefined, '"typecheck" must be true or false');
     cfg.typecheck = v.typecheck;
   }
   return cfg;

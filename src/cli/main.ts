@@ -21,13 +21,20 @@ import {
   processes,
   receive,
   run,
+  type StartOptions,
   setLogger,
   spawnMonitor,
   start,
-  type StartOptions,
   stop,
 } from '../index.js';
-import { createStyle, formatDiagnostics, formatError, formatReason, formatWatchReport, wantsColor } from '../shell/format.js';
+import {
+  createStyle,
+  formatDiagnostics,
+  formatError,
+  formatReason,
+  formatWatchReport,
+  wantsColor,
+} from '../shell/format.js';
 import { startShell, version } from '../shell/index.js';
 import { sourceModules, staleModules } from '../shell/modules.js';
 import { watch } from '../watch/index.js';
@@ -112,7 +119,8 @@ function splitArgv(argv: string[]): { command: string; args: string[]; rest: str
       continue;
     }
     if (command === undefined) {
-      if (!COMMANDS.has(a)) throw new UsageError(`unknown command '${a}' (commands: shell, run, compile)`);
+      if (!COMMANDS.has(a))
+        throw new UsageError(`unknown command '${a}' (commands: shell, run, compile)`);
       command = a;
       continue;
     }
@@ -134,10 +142,18 @@ function settings(values: Record<string, unknown>): Settings {
   const cfg = loadConfig(cwd, values.config as string | undefined);
   const flagDirs = (k: string) => (values[k] as string[] | undefined)?.map((d) => resolve(cwd, d));
   const src = flagDirs('src') ?? cfg.src ?? [resolve(cfg.root, 'src')];
-  const out = values.out !== undefined ? resolve(cwd, values.out as string) : (cfg.out ?? resolve(cfg.root, 'ebin'));
+  const out =
+    values.out !== undefined
+      ? resolve(cwd, values.out as string)
+      : (cfg.out ?? resolve(cfg.root, 'ebin'));
   const path = flagDirs('path') ?? cfg.path ?? [];
-  if (values.typecheck && values['no-typecheck']) throw new UsageError('--typecheck and --no-typecheck contradict each other');
-  const typecheck = values['no-typecheck'] ? false : values.typecheck ? true : (cfg.typecheck ?? true);
+  if (values.typecheck && values['no-typecheck'])
+    throw new UsageError('--typecheck and --no-typecheck contradict each other');
+  const typecheck = values['no-typecheck']
+    ? false
+    : values.typecheck
+      ? true
+      : (cfg.typecheck ?? true);
   return {
     start: { root: cfg.root, src, out, path, typecheck },
     watch: values.watch === true,
@@ -152,7 +168,8 @@ async function makeStale(s: Settings, report: (line: string) => void): Promise<v
   for (const m of stale) {
     const r = await compile.file(m);
     if ('module' in r) done.push(m);
-    else if (r.error === 'compile') report(`${m}: not compiled\n${formatDiagnostics(r.diagnostics, err, '  ')}`);
+    else if (r.error === 'compile')
+      report(`${m}: not compiled\n${formatDiagnostics(r.diagnostics, err, '  ')}`);
   }
   if (done.length) report(err.dim(`compiled ${done.join(', ')}`));
 }
@@ -169,8 +186,12 @@ async function shellCommand(s: Settings): Promise<never> {
       `hotcode ${version()} (Node ${process.version})${s.watch ? ', watching ' + s.start.src.map((d) => displayDir(d)).join(', ') : ''}; help() lists the commands, Ctrl+D quits`,
     ),
   });
-  process.on('unhandledRejection', (reason) => shell.print(`Unhandled rejection: ${formatError(reason, shell.style)}`));
-  const w = s.watch ? watch({ src: s.start.src, onReport: (r) => shell.print(formatWatchReport(r, shell.style)) }) : undefined;
+  process.on('unhandledRejection', (reason) =>
+    shell.print(`Unhandled rejection: ${formatError(reason, shell.style)}`),
+  );
+  const w = s.watch
+    ? watch({ src: s.start.src, onReport: (r) => shell.print(formatWatchReport(r, shell.style)) })
+    : undefined;
   await shell.closed;
   w?.close();
   await stop();
@@ -185,7 +206,10 @@ function displayDir(d: string): string {
 
 async function runCommand(s: Settings, positionals: string[], args: string[]): Promise<never> {
   const [module, fname] = positionals;
-  if (module === undefined || fname === undefined) throw new UsageError('run needs a module and a function: hotcode run <module> <function> [args…]');
+  if (module === undefined || fname === undefined)
+    throw new UsageError(
+      'run needs a module and a function: hotcode run <module> <function> [args…]',
+    );
   await start(s.start);
   await makeStale(s, (line) => process.stderr.write(`${line}\n`));
   // Unknown module or function: one line, as Erlang's `erl -run` reports undef.
@@ -193,13 +217,19 @@ async function runCommand(s: Settings, positionals: string[], args: string[]): P
   if ('error' in loaded) {
     const reason = (loaded as { reason?: unknown }).reason;
     if (loaded.error === 'nofile')
-      fail(`undef: there is no module ${module} (no ${module}.js on the code path, no source in ${s.start.src.map(displayDir).join(', ')})`);
-    fail(`cannot load ${module}: ${loaded.error}${reason !== undefined ? ` (${formatReason(reason)})` : ''}`);
+      fail(
+        `undef: there is no module ${module} (no ${module}.js on the code path, no source in ${s.start.src.map(displayDir).join(', ')})`,
+      );
+    fail(
+      `cannot load ${module}: ${loaded.error}${reason !== undefined ? ` (${formatReason(reason)})` : ''}`,
+    );
   }
   const handle = mod(module) as Record<string, unknown>;
   if (!Object.hasOwn(handle, fname) || typeof handle[fname] !== 'function') {
     const fns = Object.keys(handle).filter((k) => typeof handle[k] === 'function');
-    fail(`undef: ${module}.${fname} is not a function exported by ${module} (its functions: ${fns.join(', ') || 'none'})`);
+    fail(
+      `undef: ${module}.${fname} is not a function exported by ${module} (its functions: ${fns.join(', ') || 'none'})`,
+    );
   }
   let crashed = false;
   setLogger({
@@ -216,13 +246,18 @@ async function runCommand(s: Settings, positionals: string[], args: string[]): P
     },
   });
   const w = s.watch
-    ? watch({ src: s.start.src, onReport: (r) => process.stderr.write(`${formatWatchReport(r, err)}\n`) })
+    ? watch({
+        src: s.start.src,
+        onReport: (r) => process.stderr.write(`${formatWatchReport(r, err)}\n`),
+      })
     : undefined;
   // The main process, watched by a monitor so that its exit reason decides the status.
   let mainReason: unknown;
   run(async () => {
     const { ref } = spawnMonitor(module, fname, args);
-    const down = await receive((m): m is { reason: unknown } => (m as { ref?: unknown }).ref === ref);
+    const down = await receive(
+      (m): m is { reason: unknown } => (m as { ref?: unknown }).ref === ref,
+    );
     mainReason = down.reason;
   }).catch((e: unknown) => {
     mainReason = e;
@@ -248,7 +283,9 @@ async function compileCommand(s: Settings, positionals: string[]): Promise<never
     await stop();
     fail(`no modules to compile in ${s.start.src.map(displayDir).join(', ')}`);
   }
-  let r: Awaited<ReturnType<typeof compile.file>> | { modules: { module: string; file: string; warnings: Diagnostic[] }[] };
+  let r:
+    | Awaited<ReturnType<typeof compile.file>>
+    | { modules: { module: string; file: string; warnings: Diagnostic[] }[] };
   try {
     r = await compile.file(modules);
   } catch (e) {
@@ -267,7 +304,9 @@ async function compileCommand(s: Settings, positionals: string[]): Promise<never
     process.stderr.write(`${formatDiagnostics(r.diagnostics, err)}\n`);
     fail(`nothing written: ${r.diagnostics.filter((d) => d.category === 'error').length} error(s)`);
   }
-  fail(`no source for ${(r as { reason?: unknown }).reason ?? 'a module'} in ${s.start.src.map(displayDir).join(', ')}`);
+  fail(
+    `no source for ${(r as { reason?: unknown }).reason ?? 'a module'} in ${s.start.src.map(displayDir).join(', ')}`,
+  );
 }
 
 /**
@@ -276,11 +315,20 @@ async function compileCommand(s: Settings, positionals: string[]): Promise<never
  */
 function reexecIfNeeded(): boolean {
   const major = Number(process.versions.node.split('.')[0]);
-  if (major >= 24 || process.execArgv.includes('--experimental-async-context-frame') || process.env.HOTCODE_NO_REEXEC) return false;
-  const child = spawnChild(process.execPath, ['--experimental-async-context-frame', ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, HOTCODE_NO_REEXEC: '1' },
-  });
+  if (
+    major >= 24 ||
+    process.execArgv.includes('--experimental-async-context-frame') ||
+    process.env.HOTCODE_NO_REEXEC
+  )
+    return false;
+  const child = spawnChild(
+    process.execPath,
+    ['--experimental-async-context-frame', ...process.execArgv, ...process.argv.slice(1)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, HOTCODE_NO_REEXEC: '1' },
+    },
+  );
   for (const sig of ['SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
   process.on('SIGINT', () => {}); // the child, in the same process group, gets it
   child.on('exit', (status, signal) => process.exit(status ?? (signal ? 128 + 2 : 1)));
@@ -293,9 +341,16 @@ async function main(argv: string[]): Promise<void> {
   let positionals: string[];
   try {
     split = splitArgv(argv);
-    ({ values, positionals } = parseArgs({ args: split.args, options: OPTIONS, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({
+      args: split.args,
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    }));
   } catch (e) {
-    fail(`${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}\nRun hotcode --help for the commands and options.`);
+    fail(
+      `${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}\nRun hotcode --help for the commands and options.`,
+    );
   }
   if (values.help || split.command === 'help') {
     process.stdout.write(USAGE);
@@ -315,7 +370,8 @@ async function main(argv: string[]): Promise<void> {
   }
   try {
     if (split.command === 'shell') {
-      if (positionals.length) throw new UsageError(`shell takes no arguments (got ${positionals.join(' ')})`);
+      if (positionals.length)
+        throw new UsageError(`shell takes no arguments (got ${positionals.join(' ')})`);
       await shellCommand(s);
     } else if (split.command === 'run') await runCommand(s, positionals, split.rest);
     else if (split.command === 'compile') await compileCommand(s, positionals);

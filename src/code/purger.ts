@@ -6,7 +6,7 @@
  * Cost depends only on the processes that ran the old version's async code
  * (its token's counters), never on bystanders (DESIGN.md "Purging").
  */
-import { dropToken, usersOf } from '../process/frames.js';
+import { dropToken, hasUsers, usersOf } from '../process/frames.js';
 import type { ProcessTable } from '../process/table.js';
 import type { ModuleRecord, Version } from './handles.js';
 
@@ -33,7 +33,7 @@ export class Purger {
   softPurge(rec: ModuleRecord): boolean {
     const old = rec.old;
     if (old === undefined) return true;
-    if (usersOf(old.token).length > 0) return false;
+    if (hasUsers(old.token)) return false;
     this.forget(rec, old);
     return true;
   }

@@ -40,6 +40,14 @@ export function explain<T extends object>(result: T, reason: unknown): T {
   return result;
 }
 
+export class VersionSnapshot {
+  constructor(
+    readonly module: string,
+    readonly current: Version | undefined,
+    readonly old: Version | undefined,
+  ) {}
+}
+
 class Prepared {
   constructor(readonly modules: PreparedModule[]) {}
 }
@@ -425,6 +433,42 @@ export class CodeServer {
       return typeof text === 'string' ? { file: cur.header.source, text } : undefined;
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * The versions of a module as they are now, to be put back by
+   * `restoreVersions` (a release upgrade's rollback, S8.4). Holding the
+   * snapshot keeps a soft-purged old version alive until it is dropped.
+   */
+  snapshotVersions(name: string): VersionSnapshot {
+    const rec = this.records.get(name);
+    return new VersionSnapshot(name, rec?.current, rec?.old);
+  }
+
+  /**
+   * Puts a module's current and old versions back as they were. A version
+   * loaded since is withdrawn and purged like old code: a process that
+   * entered it is killed (that version no longer exists).
+   */
+  restoreVersions(snap: VersionSnapshot): void {
+    if (!(snap instanceof VersionSnapshot)) badarg('restoreVersions: expected a snapshot of snapshotVersions');
+    const rec = this.record(snap.module);
+    if (rec.current !== snap.current) {
+      const withdrawn = rec.current;
+      rec.current = snap.current;
+      rec.old = withdrawn;
+      rec.repoint(snap.current);
+      if (snap.current !== undefined) registerVersion(snap.current);
+      this.purger.purge(rec);
+    }
+    if (rec.old !== snap.old) {
+      if (rec.old !== undefined) this.purger.purge(rec);
+      rec.old = snap.old;
+      if (snap.old !== undefined) {
+        snap.old.token.purged = false; // it was soft-purged (nobody used it): counting resumes
+        registerVersion(snap.old);
+      }
     }
   }
 

@@ -30,15 +30,16 @@ export function spawnProcess(
   if (typeof fn !== 'function') badarg(`spawn: expected a function, got ${typeof fn}`);
   const parent = opts.link || opts.monitor ? table.requireSelf(opts.link ? 'spawnLink' : 'spawnMonitor') : table.checkCaller('spawn');
   let ref: Ref | undefined;
-  const proc = table.spawn(
-    () => (fn as (...a: unknown[]) => unknown)(...args),
+  const proc = table.spawnFn(
+    fn,
+    args,
     (child) => {
       child.onExit = opts.onExit;
       if (parent === undefined) return;
       if (opts.link) table.link(parent, child);
       if (opts.monitor) ref = table.monitor(parent, child, child.pid);
     },
-    opts.initialCall ?? (fn.name ? `${fn.name}/${args.length}` : undefined),
+    opts.initialCall,
   );
   return { proc, ref };
 }
@@ -90,18 +91,25 @@ export function receive(match?: (msg: never) => boolean, timeoutMs?: number | 'i
   if (timeoutMs === 0) return Promise.resolve(undefined);
   if (timeoutMs !== undefined && timeoutMs !== 'infinity' && (typeof timeoutMs !== 'number' || timeoutMs < 0))
     badarg('receive: timeoutMs must be a non-negative number or "infinity"');
-  return new Promise((resolve) => {
-    const w = { resolve, match: m, timer: undefined as ReturnType<typeof setTimeout> | undefined };
+  const promise = new Promise(captureResolve);
+  const w = { resolve: captured!, match: m, timer: undefined as ReturnType<typeof setTimeout> | undefined };
+  captured = undefined;
+  {
+    const resolve = w.resolve;
     if (typeof timeoutMs === 'number' && Number.isFinite(timeoutMs)) {
       w.timer = setTimeout(() => {
-        if (p.mailbox.waiter === w) {
-          p.mailbox.waiter = undefined;
-          resolve(undefined);
-        }
+        if (p.mailbox.unwait(w)) resolve(undefined);
       }, timeoutMs);
     }
-    p.mailbox.waiter = w;
-  });
+    p.mailbox.wait(w);
+  }
+  return promise;
+}
+
+// One executor for every receive: no closure per waiting receive (spawn cost).
+let captured: ((msg: unknown) => void) | undefined;
+function captureResolve(resolve: (msg: unknown) => void): void {
+  captured = resolve;
 }
 
 interface TimerEntry {

@@ -39,18 +39,46 @@ const DEAD: FrameCounter = { n: KILLED_COUNT, proc: undefined, token: undefined 
 /** The counter of `p` for `token`; created on first use. */
 export function counterFor(p: Proc | undefined, token: VersionToken): FrameCounter {
   if (p === undefined) return OUTSIDE;
-  if (p.lastToken === token) return p.lastCounter!;
-  let c = p.counters.get(token);
+  if (p.token1 === token) return p.counter1!;
+  let c = p.counters?.get(token);
   if (c === undefined) {
     if (!p.alive) return DEAD;
     if (token.purged) return OUTSIDE;
     c = { n: 0, proc: p, token };
-    p.counters.set(token, c);
     token.counters.add(c);
+    if (p.token1 === undefined) {
+      p.token1 = token;
+      p.counter1 = c;
+    } else (p.counters ??= new Map()).set(token, c);
   }
-  p.lastToken = token;
-  p.lastCounter = c;
   return c;
+}
+
+function getCounter(p: Proc, token: VersionToken): FrameCounter | undefined {
+  return p.token1 === token ? p.counter1 : p.counters?.get(token);
+}
+
+/** Every (token, counter) of a process. */
+export function* countersOf(p: Proc): Iterable<[VersionToken, FrameCounter]> {
+  if (p.token1 !== undefined) yield [p.token1, p.counter1!];
+  if (p.counters !== undefined) yield* p.counters;
+}
+
+/** A process exits: its counters go to KILLED_COUNT and leave their versions. */
+export function killCounters(p: Proc): void {
+  if (p.counter1 !== undefined) {
+    p.counter1.n = KILLED_COUNT;
+    p.token1!.counters.delete(p.counter1);
+  }
+  if (p.counters !== undefined) {
+    for (const c of p.counters.values()) {
+      c.n = KILLED_COUNT;
+      c.token?.counters.delete(c);
+    }
+  }
+  p.token1 = undefined;
+  p.counter1 = undefined;
+  p.counters = undefined;
 }
 
 /** Processes suspended in the version's code right now. */
@@ -60,8 +88,13 @@ export function usersOf(token: VersionToken): Proc[] {
   return users;
 }
 
+export function hasUsers(token: VersionToken): boolean {
+  for (const c of token.counters) if (c.n > 0 && c.proc?.alive) return true;
+  return false;
+}
+
 export function isUsedBy(token: VersionToken, p: Proc): boolean {
-  const c = p.counters.get(token);
+  const c = getCounter(p, token);
   return c !== undefined && c.n > 0;
 }
 
@@ -71,11 +104,18 @@ export function dropToken(token: VersionToken): void {
   for (const c of token.counters) {
     const p = c.proc;
     if (p === undefined) continue;
-    p.counters.delete(token);
-    if (p.lastToken === token) {
-      p.lastToken = undefined;
-      p.lastCounter = undefined;
-    }
+    if (p.token1 === token) {
+      // keep the slot for the next token: move one from the map if any
+      p.token1 = undefined;
+      p.counter1 = undefined;
+      if (p.counters !== undefined) {
+        const first = p.counters.entries().next();
+        if (!first.done) {
+          [p.token1, p.counter1] = first.value;
+          p.counters.delete(first.value[0]);
+        }
+      }
+    } else p.counters?.delete(token);
   }
   token.counters.clear();
 }

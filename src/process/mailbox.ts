@@ -2,7 +2,8 @@
  * A process's mailbox: an array-backed queue with a moving head, plus the one
  * pending `receive` of its owner (a process waits in one receive at a time).
  * Selective receive scans from the oldest message and leaves the others in
- * order (SPEC S5.2).
+ * order (SPEC S5.2). The queue array is created on first use: most idle
+ * processes never hold a message (spawn cost, DESIGN.md).
  */
 export type Match = (msg: unknown) => boolean;
 
@@ -13,70 +14,103 @@ export interface Waiter {
 }
 
 export class Mailbox {
-  private items: unknown[] = [];
+  private items: unknown[] | undefined = undefined;
   private head = 0;
   /** The owner's pending receive, if it is blocked in one. */
   waiter: Waiter | undefined = undefined;
+  /**
+   * Further receives pending at the same time, oldest first. Erlang code has
+   * one receive at a time; Node callbacks run as their process, so a process
+   * may have several (each takes the first message it matches).
+   */
+  private more: Waiter[] | undefined = undefined;
+
+  /** Registers a pending receive (after `take` found nothing for it). */
+  wait(w: Waiter): void {
+    if (this.waiter === undefined) this.waiter = w;
+    else (this.more ??= []).push(w);
+  }
+
+  /** Withdraws a pending receive (its timeout fired); false if it was already answered. */
+  unwait(w: Waiter): boolean {
+    if (this.waiter === w) {
+      this.waiter = this.more?.shift();
+      return true;
+    }
+    const i = this.more?.indexOf(w) ?? -1;
+    if (i < 0) return false;
+    this.more!.splice(i, 1);
+    return true;
+  }
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.items === undefined ? 0 : this.items.length - this.head;
   }
 
   /** Delivers to the waiting receive if it matches, else queues. */
   deliver(msg: unknown): void {
     const w = this.waiter;
-    if (w !== undefined && (w.match === undefined || w.match(msg))) {
-      this.waiter = undefined;
-      if (w.timer !== undefined) clearTimeout(w.timer);
-      w.resolve(msg);
-      return;
+    if (w !== undefined) {
+      if (w.match === undefined || w.match(msg)) {
+        this.waiter = this.more?.shift();
+        if (w.timer !== undefined) clearTimeout(w.timer);
+        w.resolve(msg);
+        return;
+      }
+      if (this.more !== undefined) {
+        for (let i = 0; i < this.more.length; i++) {
+          const m = this.more[i]!;
+          if (m.match === undefined || m.match(msg)) {
+            this.more.splice(i, 1);
+            if (m.timer !== undefined) clearTimeout(m.timer);
+            m.resolve(msg);
+            return;
+          }
+        }
+      }
     }
-    this.items.push(msg);
+    if (this.items === undefined) this.items = [msg];
+    else this.items.push(msg);
   }
 
   /** Takes the oldest (matching) message; `NONE` if there is none. */
   take(match: Match | undefined): unknown {
     const items = this.items;
-    if (match === undefined) {
-      if (this.head >= items.length) return NONE;
-      const msg = items[this.head];
-      items[this.head++] = undefined;
-      if (this.head > 64 && this.head * 2 > items.length) {
-        this.items = items.slice(this.head);
-        this.head = 0;
-      } else if (this.head === items.length) {
-        items.length = 0;
-        this.head = 0;
-      }
+    if (items === undefined || this.head >= items.length) return NONE;
+    if (match === undefined) return this.takeAt(items, this.head);
+    for (let i = this.head; i < items.length; i++) if (match(items[i])) return this.takeAt(items, i);
+    return NONE;
+  }
+
+  private takeAt(items: unknown[], i: number): unknown {
+    const msg = items[i];
+    if (i !== this.head) {
+      items.splice(i, 1);
       return msg;
     }
-    for (let i = this.head; i < items.length; i++) {
-      const msg = items[i];
-      if (match(msg)) {
-        if (i === this.head) {
-          items[this.head++] = undefined;
-          if (this.head === items.length) {
-            items.length = 0;
-            this.head = 0;
-          }
-        } else items.splice(i, 1);
-        return msg;
-      }
+    items[this.head++] = undefined;
+    if (this.head === items.length) {
+      items.length = 0;
+      this.head = 0;
+    } else if (this.head > 64 && this.head * 2 > items.length) {
+      this.items = items.slice(this.head);
+      this.head = 0;
     }
-    return NONE;
+    return msg;
   }
 
   /** Messages in order (for flush and inspection). */
   toArray(): unknown[] {
-    return this.items.slice(this.head);
+    return this.items === undefined ? [] : this.items.slice(this.head);
   }
 
   clear(): void {
-    this.items = [];
+    this.items = undefined;
     this.head = 0;
-    const w = this.waiter;
-    if (w?.timer !== undefined) clearTimeout(w.timer);
+    if (this.waiter?.timer !== undefined) clearTimeout(this.waiter.timer);
+    if (this.more !== undefined) for (const w of this.more) if (w.timer !== undefined) clearTimeout(w.timer);
     this.waiter = undefined;
+    this.more = undefined;
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { HotcodeError } from '../errors.js';
-import { type FrameCounter, KILLED_COUNT, type VersionToken } from './frames.js';
+import { type FrameCounter, killCounters, type VersionToken } from './frames.js';
 import { Mailbox } from './mailbox.js';
 import { makeRef, Pid, type Ref } from './pid.js';
 
@@ -32,23 +32,30 @@ export interface DownMessage {
 
 export class Proc {
   readonly mailbox = new Mailbox();
+  // The collections below are created on first use: an idle process should
+  // cost well under 1 KB (DESIGN.md spawn target), and most never link.
   /** Linked processes; symmetric (both sides hold each other). */
-  readonly links = new Set<Proc>();
+  links: Set<Proc> | undefined = undefined;
   /** Monitors this process holds: ref → the monitored process. */
-  readonly monitors = new Map<Ref, Proc>();
+  monitors: Map<Ref, Proc> | undefined = undefined;
   /** Monitors on this process: ref → the owner to notify. */
-  readonly monitoredBy = new Map<Ref, Proc>();
-  /** Suspended-frame counters, one per version token this process has run async code of. */
-  readonly counters = new Map<VersionToken, FrameCounter>();
-  /** One-entry cache in front of `counters` (most processes run one module). */
-  lastToken: VersionToken | undefined = undefined;
-  lastCounter: FrameCounter | undefined = undefined;
+  monitoredBy: Map<Ref, Proc> | undefined = undefined;
+  /**
+   * Suspended-frame counters (frames.ts): the first version token this process
+   * ran async code of, inline; any further ones in `counters`.
+   */
+  token1: VersionToken | undefined = undefined;
+  counter1: FrameCounter | undefined = undefined;
+  counters: Map<VersionToken, FrameCounter> | undefined = undefined;
   trapExit = false;
   alive = true;
   /** Set by `sys.suspend` (through the runtime's internal API) for processInfo. */
   suspended = false;
   name: string | undefined = undefined;
+  /** `module.fname/arity`, or where it came from (`fn` and its arity) for plain functions. */
   initialCall: string | undefined = undefined;
+  initialFn: Function | undefined = undefined;
+  initialArity = 0;
   /** Created lazily by `signal()`: one per process made a 100 k purge 6× slower. */
   abort: AbortController | undefined = undefined;
   exitReason: ExitReason = undefined;
@@ -115,32 +122,33 @@ export class ProcessTable {
   }
 
   /**
-   * Creates a process and runs `body` in it up to its first suspension
-   * (as calling an async function does); `setup` runs first (links, monitors).
+   * Creates a process and runs `fn(...args)` in it up to its first
+   * suspension (as calling an async function does); `setup` runs first
+   * (links, monitors).
    */
-  spawn(body: () => unknown, setup?: (p: Proc) => void, initialCall?: string): Proc {
+  spawnFn(
+    fn: (...args: never[]) => unknown,
+    args: readonly unknown[],
+    setup: ((p: Proc) => void) | undefined,
+    initialCall: string | undefined,
+  ): Proc {
     const p = new Proc(new Pid(this.nextId++));
-    p.initialCall = initialCall;
+    if (initialCall !== undefined) p.initialCall = initialCall;
+    else {
+      p.initialFn = fn;
+      p.initialArity = args.length;
+    }
     this.procs.set(p.pid.id, p);
     setup?.(p);
-    let result: unknown;
-    try {
-      result = this.als.run(p, body);
-    } catch (e) {
-      this.exit(p, e);
-      return p;
-    }
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      (result as PromiseLike<unknown>).then(
-        () => this.exit(p, 'normal'),
-        (e: unknown) => this.exit(p, e === EXIT_THROWN ? p.exitReason : e),
-      );
-    } else {
-      queueMicrotask(() => this.exit(p, 'normal'));
-    }
+    currentTable = this;
+    this.als.run(p, startProcess, this, p, fn, args);
     return p;
   }
 
+  /** `spawnFn` of a function of no arguments. */
+  spawn(body: () => unknown, setup?: (p: Proc) => void, initialCall?: string): Proc {
+    return this.spawnFn(body, [], setup, initialCall);
+  }
   /**
    * Ends a process with `reason`: it runs no more code the runtime controls
    * (S4.4), its links get exit signals and its monitors DOWN messages.
@@ -155,24 +163,25 @@ export class ProcessTable {
     }
     p.mailbox.clear();
     // Awaits of compiled code that resume later throw (frames.ts).
-    for (const c of p.counters.values()) {
-      c.n = KILLED_COUNT;
-      c.token?.counters.delete(c);
+    killCounters(p);
+    if (p.monitors !== undefined) {
+      for (const [ref, target] of p.monitors) target.monitoredBy?.delete(ref);
+      p.monitors = undefined;
     }
-    p.counters.clear();
-    p.lastToken = undefined;
-    p.lastCounter = undefined;
-    for (const [ref, target] of p.monitors) target.monitoredBy.delete(ref);
-    p.monitors.clear();
-    for (const [ref, owner] of p.monitoredBy) {
-      if (owner.alive) owner.mailbox.deliver({ type: 'DOWN', ref, pid: p.pid, reason } satisfies DownMessage);
+    if (p.monitoredBy !== undefined) {
+      for (const [ref, owner] of p.monitoredBy) {
+        owner.monitors?.delete(ref); // a monitor fires once (OTP)
+        if (owner.alive) owner.mailbox.deliver({ type: 'DOWN', ref, pid: p.pid, reason } satisfies DownMessage);
+      }
+      p.monitoredBy = undefined;
     }
-    p.monitoredBy.clear();
-    const links = [...p.links];
-    p.links.clear();
-    for (const l of links) {
-      l.links.delete(p);
-      this.exitSignal(l, p.pid, reason, false);
+    if (p.links !== undefined) {
+      const links = [...p.links];
+      p.links = undefined;
+      for (const l of links) {
+        l.links?.delete(p);
+        this.exitSignal(l, p.pid, reason, false);
+      }
     }
     if (!isQuietReason(reason)) this.crashReport(p, reason);
     if (p.onExit !== undefined) {
@@ -212,13 +221,13 @@ export class ProcessTable {
       this.exitSignal(a, b.pid, 'noproc', false);
       return;
     }
-    a.links.add(b);
-    b.links.add(a);
+    (a.links ??= new Set()).add(b);
+    (b.links ??= new Set()).add(a);
   }
 
   unlink(a: Proc, b: Proc): void {
-    a.links.delete(b);
-    b.links.delete(a);
+    a.links?.delete(b);
+    b.links?.delete(a);
   }
 
   monitor(owner: Proc, target: Proc | undefined, pid: Pid): Ref {
@@ -227,16 +236,16 @@ export class ProcessTable {
       owner.mailbox.deliver({ type: 'DOWN', ref, pid, reason: 'noproc' } satisfies DownMessage);
       return ref;
     }
-    owner.monitors.set(ref, target);
-    target.monitoredBy.set(ref, owner);
+    (owner.monitors ??= new Map()).set(ref, target);
+    (target.monitoredBy ??= new Map()).set(ref, owner);
     return ref;
   }
 
   demonitor(owner: Proc, ref: Ref): boolean {
-    const target = owner.monitors.get(ref);
+    const target = owner.monitors?.get(ref);
     if (target === undefined) return false;
-    owner.monitors.delete(ref);
-    target.monitoredBy.delete(ref);
+    owner.monitors!.delete(ref);
+    target.monitoredBy?.delete(ref);
     return true;
   }
 
@@ -274,6 +283,45 @@ export class ProcessTable {
       // a broken logger must not break exits
     }
   }
+}
+
+/**
+ * Runs a process's function and arranges its exit with the outcome. The
+ * settle handlers are shared, not closures per process: a promise reaction
+ * runs in the async context it was registered in, so the handler finds its
+ * process in the AsyncLocalStorage (an idle process costs ~450 B less than
+ * with an async wrapper frame).
+ */
+function startProcess(table: ProcessTable, p: Proc, fn: (...args: never[]) => unknown, args: readonly unknown[]): void {
+  let result: unknown;
+  try {
+    result = (fn as (...a: readonly unknown[]) => unknown)(...args);
+  } catch (e) {
+    table.exit(p, e === EXIT_THROWN ? p.exitReason : e);
+    return;
+  }
+  if (result instanceof Promise) {
+    currentTable = table;
+    result.then(onProcessReturn, onProcessThrow);
+  } else if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+    Promise.resolve(result).then(onProcessReturn, onProcessThrow);
+    currentTable = table;
+  } else queueMicrotask(onProcessReturn);
+}
+
+/** There is one process table per OS process; set before any process settles. */
+let currentTable: ProcessTable | undefined;
+
+function onProcessReturn(): void {
+  const t = currentTable!;
+  const p = t.als.getStore();
+  if (p !== undefined) t.exit(p, 'normal');
+}
+
+function onProcessThrow(e: unknown): void {
+  const t = currentTable!;
+  const p = t.als.getStore();
+  if (p !== undefined) t.exit(p, e === EXIT_THROWN ? p.exitReason : e);
 }
 
 /** Thrown by `exit(reason)` to unwind the exiting process's own code. */

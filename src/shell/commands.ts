@@ -6,15 +6,15 @@
  */
 import { inspect, types } from 'node:util';
 import {
-  c as compileAndLoad,
   code,
+  c as compileAndLoad,
   type Diagnostic,
   internal,
   l as load,
   lm as loadModified,
-  mm as modifiedModules,
-  mod,
   type ModuleArg,
+  mod,
+  mm as modifiedModules,
   Pid,
   processes,
   processInfo,
@@ -43,7 +43,11 @@ export interface ShellCommand {
 
 /** The commands, in the order help() lists them. */
 export const COMMANDS: ShellCommand[] = [
-  { name: 'c', usage: 'c(M) | c([M1, M2])', help: 'compile, purge and load module(s) (type-checked)' },
+  {
+    name: 'c',
+    usage: 'c(M) | c([M1, M2])',
+    help: 'compile, purge and load module(s) (type-checked)',
+  },
   { name: 'l', usage: 'l(M)', help: 'purge and load M from the code path' },
   { name: 'm', usage: 'm() | m(M)', help: 'loaded modules | exports and versions of M' },
   { name: 'i', usage: 'i()', help: 'processes: pid, initial call, name, mailbox, status, code' },
@@ -103,9 +107,20 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
         const v = code.versions(name);
         const cur = v.current!;
         const sticky = code.isSticky(name) ? ' (runtime)' : '';
-        return [name, versionLabel(name) + (v.old ? style.yellow(' +old') : ''), displayPath(cur.file) + sticky];
+        return [
+          name,
+          versionLabel(name) + (v.old ? style.yellow(' +old') : ''),
+          displayPath(cur.file) + sticky,
+        ];
       });
-      print(table([{ title: 'Module' }, { title: 'Version' }, { title: 'File' }], rows, style, ctx.columns()));
+      print(
+        table(
+          [{ title: 'Module' }, { title: 'Version' }, { title: 'File' }],
+          rows,
+          style,
+          ctx.columns(),
+        ),
+      );
       return undefined;
     }
     const name = internal.server.moduleArg(module, 'm');
@@ -113,7 +128,11 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
     const lines: string[] = [style.bold(`Module ${name}`)];
     if (v.current === undefined) {
       const file = code.which(name);
-      lines.push(file ? `  not loaded (object file ${displayPath(file)})` : '  not loaded, and no object file on the code path');
+      lines.push(
+        file
+          ? `  not loaded (object file ${displayPath(file)})`
+          : '  not loaded, and no object file on the code path',
+      );
       print(lines.join('\n'));
       return undefined;
     }
@@ -123,16 +142,22 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
       .map((k) => {
         const d = Object.getOwnPropertyDescriptor(handle, k);
         const f = d && 'value' in d ? d.value : undefined;
-        const target = (internal.server.records.get(name)?.current?.exports ?? {})[k];
-        return typeof f === 'function' && typeof target === 'function' ? `${k}/${target.length}` : k;
+        const target = internal.server.records.get(name)?.current?.exports[k];
+        return typeof f === 'function' && typeof target === 'function'
+          ? `${k}/${target.length}`
+          : k;
       });
     lines.push(`  exports:  ${exports.join(', ') || '(none)'}`);
     const describe = (label: string, x: NonNullable<typeof v.current>) =>
       `  ${label} vsn ${x.vsn === x.md5 ? x.vsn.slice(0, 8) : x.vsn}, loaded ${new Date(x.loadedAt).toLocaleTimeString()} from ${displayPath(x.file)}`;
     lines.push(describe('current:', v.current));
     if (v.old) {
-      const users = processes().filter((p) => internal.server.records.get(name)?.old && usesOld(p, name)).length;
-      lines.push(`${describe('old:    ', v.old)} (used by ${users} process${users === 1 ? '' : 'es'})`);
+      const users = processes().filter(
+        (p) => internal.server.records.get(name)?.old && usesOld(p, name),
+      ).length;
+      lines.push(
+        `${describe('old:    ', v.old)} (used by ${users} process${users === 1 ? '' : 'es'})`,
+      );
     }
     if (code.isSticky(name)) lines.push('  sticky: a runtime module');
     print(lines.join('\n'));
@@ -148,7 +173,9 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
     for (const p of processes()) {
       const info = processInfo(p);
       if (!info) continue;
-      const mods = info.modules.map((x) => (x.version === 'old' ? style.yellow(`${x.module} (old)`) : x.module));
+      const mods = info.modules.map((x) =>
+        x.version === 'old' ? style.yellow(`${x.module} (old)`) : x.module,
+      );
       const status = info.status === 'running' ? info.status : style.dim(info.status);
       rows.push([
         String(info.pid),
@@ -194,18 +221,41 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
       .map((name) => {
         const p = whereis(name);
         const info = p && processInfo(p);
-        return [name, String(p ?? ''), info?.initialCall ?? '', String(info?.messageQueueLen ?? '')];
+        return [
+          name,
+          String(p ?? ''),
+          info?.initialCall ?? '',
+          String(info?.messageQueueLen ?? ''),
+        ];
       });
     print(
-      table([{ title: 'Name' }, { title: 'Pid' }, { title: 'Initial call' }, { title: 'Msgs', align: 'right' }], rows, style, ctx.columns()),
+      table(
+        [
+          { title: 'Name' },
+          { title: 'Pid' },
+          { title: 'Initial call' },
+          { title: 'Msgs', align: 'right' },
+        ],
+        rows,
+        style,
+        ctx.columns(),
+      ),
     );
     return undefined;
   }
 
   /** `pid(80)`, `pid(0, 80, 0)` or `pid('<0.80.0>')`: the live process with that number, or a dead pid. */
   function pid(a: number | string, b?: number, _c?: number): Pid {
-    const n = typeof a === 'string' ? Number(/^<?0\.(\d+)\.0>?$/.exec(a.trim())?.[1]) : b !== undefined ? b : a;
-    if (!Number.isInteger(n)) throw new TypeError(`pid: expected pid(N), pid(0, N, 0) or pid('<0.N.0>'), got ${inspect(a)}`);
+    const n =
+      typeof a === 'string'
+        ? Number(/^<?0\.(\d+)\.0>?$/.exec(a.trim())?.[1])
+        : b !== undefined
+          ? b
+          : a;
+    if (!Number.isInteger(n))
+      throw new TypeError(
+        `pid: expected pid(N), pid(0, N, 0) or pid('<0.N.0>'), got ${inspect(a)}`,
+      );
     return processes().find((p) => p.toString() === `<0.${n}.0>`) ?? new Pid(n as number);
   }
 
@@ -222,7 +272,8 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
         '  counter.inc() runs the current version (loading it if needed); counter.<Tab> lists its exports.',
         '  mod(name) reaches a module whose name is a Node global (process, http, …).',
         '',
-        style.bold('The API') + ' of hotcode is in scope: spawn, send, receive, self, exit, link, monitor,',
+        style.bold('The API') +
+          ' of hotcode is in scope: spawn, send, receive, self, exit, link, monitor,',
         '  register, whereis, processInfo, code.*, compile.file, genServer, supervisor, sys, upgrade …',
         '  A promise an expression returns is awaited; Ctrl+C interrupts the wait.',
       ].join('\n'),

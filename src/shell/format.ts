@@ -21,7 +21,8 @@ export interface Style {
 }
 
 export function createStyle(color: boolean): Style {
-  const wrap = (open: number, close: number) => (s: string) => (color ? `\x1b[${open}m${s}\x1b[${close}m` : s);
+  const wrap = (open: number, close: number) => (s: string) =>
+    color ? `\x1b[${open}m${s}\x1b[${close}m` : s;
   return {
     color,
     red: wrap(31, 39),
@@ -59,13 +60,24 @@ export function displayPath(file: string, cwd = process.cwd()): string {
 /** One diagnostic the way `tsc` prints it: `src/counter.ts:3:5 - error TS2322: message`. */
 export function formatDiagnostic(d: Diagnostic, style: Style = plain): string {
   const where = `${displayPath(d.file)}:${d.line}:${d.column}`;
-  const cat = d.category === 'error' ? style.red('error') : d.category === 'warning' ? style.yellow('warning') : d.category;
+  const cat =
+    d.category === 'error'
+      ? style.red('error')
+      : d.category === 'warning'
+        ? style.yellow('warning')
+        : d.category;
   const code = d.code !== undefined ? ` ${style.dim(`TS${d.code}`)}` : '';
   return `${style.cyan(where)} - ${cat}${code}: ${d.message}`;
 }
 
-export function formatDiagnostics(ds: readonly Diagnostic[], style: Style = plain, indent = ''): string {
-  return ds.map((d) => indent + formatDiagnostic(d, style).split('\n').join(`\n${indent}`)).join('\n');
+export function formatDiagnostics(
+  ds: readonly Diagnostic[],
+  style: Style = plain,
+  indent = '',
+): string {
+  return ds
+    .map((d) => indent + formatDiagnostic(d, style).split('\n').join(`\n${indent}`))
+    .join('\n');
 }
 
 /** Frames a person does not need to see: the runtime, Node's internals, the REPL's own wrapper. */
@@ -87,7 +99,11 @@ function isNoiseFrame(line: string): boolean {
  * `.ts` source by the runtime), with paths relative to the working directory.
  * `undef` and `badarg` are one line: the message says it all.
  */
-export function formatError(e: unknown, style: Style = plain, opts: { stack?: boolean } = {}): string {
+export function formatError(
+  e: unknown,
+  style: Style = plain,
+  opts: { stack?: boolean } = {},
+): string {
   if (!(e instanceof Error) && !isErrorLike(e)) return formatValue(e, style);
   const err = e as Error & { code?: unknown };
   let name: string;
@@ -96,9 +112,16 @@ export function formatError(e: unknown, style: Style = plain, opts: { stack?: bo
   } catch {
     name = 'Error';
   }
-  const code = typeof err.code === 'string' && err.code !== '' && !name.includes(err.code) ? ` [${err.code}]` : '';
+  const code =
+    typeof err.code === 'string' && err.code !== '' && !name.includes(err.code)
+      ? ` [${err.code}]`
+      : '';
   const head = `${name}${code}: ${err.message}`;
-  const oneLine = err.code === 'undef' || err.code === 'badarg' || name === 'SyntaxError' || name === 'ReferenceError';
+  const oneLine =
+    err.code === 'undef' ||
+    err.code === 'badarg' ||
+    name === 'SyntaxError' ||
+    name === 'ReferenceError';
   if (opts.stack === false || (oneLine && opts.stack !== true)) return style.red(head);
   const stack = typeof err.stack === 'string' ? err.stack : '';
   const lines = stack.split('\n');
@@ -108,18 +131,27 @@ export function formatError(e: unknown, style: Style = plain, opts: { stack?: bo
   const shown = kept.map((l) => `    ${relativizeFrame(l.trim())}`);
   let out = style.red(head);
   if (shown.length) out += `\n${style.dim(shown.join('\n'))}`;
-  if (err.cause !== undefined) out += `\n  cause: ${formatError(err.cause, style, opts).split('\n').join('\n  ')}`;
+  if (err.cause !== undefined)
+    out += `\n  cause: ${formatError(err.cause, style, opts).split('\n').join('\n  ')}`;
   return out;
 }
 
 function isErrorLike(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && typeof (e as Error).message === 'string' && typeof (e as Error).stack === 'string';
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as Error).message === 'string' &&
+    typeof (e as Error).stack === 'string'
+  );
 }
 
 function relativizeFrame(line: string): string {
-  return line.replace(/(\(|at )((?:file:\/\/)?\/[^():]+)(:\d+:\d+)/, (_m, pre: string, file: string, pos: string) => {
-    return pre + displayPath(file) + pos;
-  });
+  return line.replace(
+    /(\(|at )((?:file:\/\/)?\/[^():]+)(:\d+:\d+)/,
+    (_m, pre: string, file: string, pos: string) => {
+      return pre + displayPath(file) + pos;
+    },
+  );
 }
 
 /** A value the way the REPL shows it. */
@@ -130,7 +162,8 @@ export function formatValue(v: unknown, style: Style = plain): string {
 /** An exit reason (`'normal'`, `'killed'`, an Error, any value) in one line. */
 export function formatReason(reason: unknown): string {
   if (typeof reason === 'string') return reason;
-  if (reason instanceof Error || isErrorLike(reason)) return formatError(reason, plain, { stack: false });
+  if (reason instanceof Error || isErrorLike(reason))
+    return formatError(reason, plain, { stack: false });
   return inspect(reason, { breakLength: Number.POSITIVE_INFINITY, depth: 3 });
 }
 
@@ -162,7 +195,12 @@ function fit(s: string, width: number, align: 'left' | 'right' = 'left'): string
  * width of their widest cell, capped so that the row fits; longer cells are
  * cut with `…`.
  */
-export function table(columns: Column[], rows: string[][], style: Style = plain, totalWidth = 80): string {
+export function table(
+  columns: Column[],
+  rows: string[][],
+  style: Style = plain,
+  totalWidth = 80,
+): string {
   const gap = 2;
   const widths = columns.map((c, i) =>
     Math.max(c.title.length, c.width ?? 0, ...rows.map((r) => visibleLength(r[i] ?? ''))),
@@ -178,7 +216,11 @@ export function table(columns: Column[], rows: string[][], style: Style = plain,
   }
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 && columns[i]!.align !== 'right' ? fitLast(c, widths[i]!) : fit(c, widths[i]!, columns[i]!.align)))
+      .map((c, i) =>
+        i === cells.length - 1 && columns[i]!.align !== 'right'
+          ? fitLast(c, widths[i]!)
+          : fit(c, widths[i]!, columns[i]!.align),
+      )
       .join(' '.repeat(gap));
   const header = style.bold(line(columns.map((c) => c.title)));
   return [header, ...rows.map((r) => line(columns.map((_, i) => r[i] ?? '')))].join('\n');
@@ -191,7 +233,10 @@ function fitLast(s: string, width: number): string {
 // ---- watch mode -------------------------------------------------------------------------
 
 /** One watch-mode report: `counter: v3 loaded (killed 0, 12 ms)`, or why nothing changed. */
-export function formatWatchReport(r: import('../watch/index.js').WatchReport, style: Style = plain): string {
+export function formatWatchReport(
+  r: import('../watch/index.js').WatchReport,
+  style: Style = plain,
+): string {
   if (r.type === 'loaded') {
     const killed = r.killed > 0 ? style.yellow(`killed ${r.killed}`) : `killed ${r.killed}`;
     return `${style.green(`${r.module}: ${r.version} loaded`)} (${killed}, ${r.ms} ms)`;
@@ -199,7 +244,9 @@ export function formatWatchReport(r: import('../watch/index.js').WatchReport, st
   const who = r.modules.join(', ');
   if (r.type === 'compile_failed') {
     const errors = r.diagnostics.filter((d) => d.category === 'error').length;
-    const head = style.red(`${who}: not loaded, ${errors} error${errors === 1 ? '' : 's'}; the running code is unchanged`);
+    const head = style.red(
+      `${who}: not loaded, ${errors} error${errors === 1 ? '' : 's'}; the running code is unchanged`,
+    );
     return `${head}\n${formatDiagnostics(r.diagnostics, style, '  ')}`;
   }
   const why = r.reason !== undefined ? ` (${formatReason(r.reason)})` : '';

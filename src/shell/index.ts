@@ -20,7 +20,7 @@ import repl from 'node:repl';
 import { inspect, types } from 'node:util';
 import * as api from '../index.js';
 import { internal, type Pid } from '../index.js';
-import { createCommands, COMMANDS } from './commands.js';
+import { COMMANDS, createCommands } from './commands.js';
 import { createStyle, formatError, formatReason, type Style, wantsColor } from './format.js';
 import { knownModules, loadedModules } from './modules.js';
 
@@ -91,7 +91,12 @@ const API_NAMES = [
 
 /** The parts of REPLServer that the shell wraps (stable across Node 22–24, not in its typings). */
 type ReplInternals = Omit<repl.REPLServer, 'eval' | 'completer'> & {
-  eval: (code: string, ctx: object, file: string, cb: (err: Error | null, result?: unknown) => void) => void;
+  eval: (
+    code: string,
+    ctx: object,
+    file: string,
+    cb: (err: Error | null, result?: unknown) => void,
+  ) => void;
   completer: (line: string, cb: (err: Error | null, result?: [string[], string]) => void) => void;
   _ttyWrite: (d: unknown, key: { name?: string } | undefined) => void;
   _domain: NodeJS.EventEmitter;
@@ -107,7 +112,11 @@ function isExitUnwind(e: unknown): boolean {
 
 export function version(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+        version: string;
+      }
+    ).version;
   } catch {
     return 'unknown';
   }
@@ -132,7 +141,11 @@ export function startShell(options: ShellOptions): Shell {
       if (closing) return;
       lastDeath = { pid: p.pid, reason };
       spawnShellProcess();
-      notify(style.yellow(`** shell process ${p.pid} exited: ${formatReason(reason)}; new shell process ${proc.pid}`));
+      notify(
+        style.yellow(
+          `** shell process ${p.pid} exited: ${formatReason(reason)}; new shell process ${proc.pid}`,
+        ),
+      );
     };
     proc = p;
   }
@@ -156,8 +169,14 @@ export function startShell(options: ShellOptions): Shell {
 
   function write(v: unknown): string {
     if (isExitUnwind(v)) return `exit: ${formatReason(lastDeath?.reason)}`;
-    if (v instanceof Error || types.isNativeError(v)) return formatError(v, { ...style, red: (s: string) => s });
-    return inspect(v, { colors: style.color, depth: 4, breakLength: Math.min(columns(), 100), showProxy: false });
+    if (v instanceof Error || types.isNativeError(v))
+      return formatError(v, { ...style, red: (s: string) => s });
+    return inspect(v, {
+      colors: style.color,
+      depth: 4,
+      breakLength: Math.min(columns(), 100),
+      showProxy: false,
+    });
   }
 
   function print(text: string): void {
@@ -189,7 +208,12 @@ export function startShell(options: ShellOptions): Shell {
 
   function installBindings(ctx: Record<string, unknown>): void {
     for (const [k, v] of Object.entries(bindings))
-      Object.defineProperty(ctx, k, { value: v, writable: true, configurable: true, enumerable: false });
+      Object.defineProperty(ctx, k, {
+        value: v,
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      });
     moduleGlobals.clear();
     refreshModules();
   }
@@ -203,7 +227,12 @@ export function startShell(options: ShellOptions): Shell {
       Object.defineProperty(ctx, name, {
         get: () => api.mod(name),
         set: (value: unknown) =>
-          Object.defineProperty(ctx, name, { value, writable: true, configurable: true, enumerable: true }),
+          Object.defineProperty(ctx, name, {
+            value,
+            writable: true,
+            configurable: true,
+            enumerable: true,
+          }),
         configurable: true,
         enumerable: false,
       });
@@ -246,7 +275,11 @@ export function startShell(options: ShellOptions): Shell {
           return;
         }
         // A promise value is awaited, with the REPL's own top-level await (input paused, Ctrl+C).
-        Object.defineProperty(ctx, '__hotcodeResult', { value: result, configurable: true, writable: true });
+        Object.defineProperty(ctx, '__hotcodeResult', {
+          value: result,
+          configurable: true,
+          writable: true,
+        });
         internal.table.als.run(proc, () =>
           original.call(r, 'await __hotcodeResult\n', ctx, file, (e2, r2) => {
             delete (ctx as Record<string, unknown>).__hotcodeResult;
@@ -305,9 +338,16 @@ export function startShell(options: ShellOptions): Shell {
     const word = /(?:^|[^\w$.])([A-Za-z_$][\w$]*)?$/.exec(line);
     if (word) {
       const w = word[1] ?? '';
-      const mods = [...new Set([...loadedModules(), ...moduleGlobals])].filter((n) => isModuleGlobal(n) || api.code.isLoaded(n));
-      const groups = [mods, commandNames, [...API_NAMES]].map((g) => g.filter((n) => n.startsWith(w)).sort());
-      const ours = (): string[] => groups.filter((g) => g.length).flatMap((g, i, all) => (i < all.length - 1 ? [...g, ''] : g));
+      const mods = [...new Set([...loadedModules(), ...moduleGlobals])].filter(
+        (n) => isModuleGlobal(n) || api.code.isLoaded(n),
+      );
+      const groups = [mods, commandNames, [...API_NAMES]].map((g) =>
+        g.filter((n) => n.startsWith(w)).sort(),
+      );
+      const ours = (): string[] =>
+        groups
+          .filter((g) => g.length)
+          .flatMap((g, i, all) => (i < all.length - 1 ? [...g, ''] : g));
       if (w === '') {
         cb(null, [ours(), '']);
         return;
@@ -342,7 +382,11 @@ export function startShell(options: ShellOptions): Shell {
       const started = meta.initialCall !== undefined ? ` started as ${meta.initialCall}` : '';
       const reason = meta.reason instanceof Error || types.isNativeError(meta.reason);
       const head = style.red(`=CRASH REPORT==== process ${who}${started} exited:`);
-      notify(reason ? `${head}\n${formatError(meta.reason, style)}` : `${head} ${formatReason(meta.reason)}`);
+      notify(
+        reason
+          ? `${head}\n${formatError(meta.reason, style)}`
+          : `${head} ${formatReason(meta.reason)}`,
+      );
     },
   });
 

@@ -26,14 +26,8 @@ import * as sys from './sys';
 
 export const vsn = '1';
 
-// biome-ignore lint/suspicious/noExplicitAny: code-server internals (see the report: internal.snapshotVersions)
-type Version = any;
-
-interface Snapshot {
-  module: string;
-  current: Version | undefined;
-  old: Version | undefined;
-}
+/** The versions a module had before the upgrade (opaque; held until the upgrade ends). */
+type Snapshot = ReturnType<typeof internal.snapshotVersions>;
 
 interface Change {
   server: Pid | string;
@@ -207,33 +201,10 @@ function callFailure(e: unknown, c: Change): Failure {
 }
 
 // ---- versions: snapshot and rollback ------------------------------------------------------
-// TODO(lead): replace with internal.snapshotVersions(module) / internal.restoreVersions(snapshot),
-// which can also re-register a reinstated version's source map for stack traces.
 
-function snapshot(module: string): Snapshot {
-  const rec = internal.server.records.get(module);
-  return { module, current: rec?.current, old: rec?.old };
-}
-
+const snapshot = (module: string): Snapshot => internal.snapshotVersions(module);
 /** Puts a module's current and old versions back as they were in `snap`. */
-function restore(snap: Snapshot): void {
-  const server = internal.server;
-  const rec = server.record(snap.module);
-  const withdrawn = rec.current !== snap.current ? rec.current : undefined;
-  if (withdrawn !== undefined) {
-    // The new version stops being reachable, then is purged like old code:
-    // a process that entered it is killed (that version no longer exists).
-    rec.current = snap.current;
-    rec.old = withdrawn;
-    rec.repoint(snap.current);
-    server.purger.purge(rec);
-  }
-  if (rec.old !== snap.old) {
-    if (rec.old !== undefined) server.purger.purge(rec);
-    rec.old = snap.old;
-    if (snap.old !== undefined) snap.old.token.purged = false; // soft-purged by us, nobody used it: counting resumes
-  }
-}
+const restore = (snap: Snapshot): void => internal.restoreVersions(snap);
 
 async function rollback(p: Progress): Promise<void> {
   for (const snap of p.snapshots) restore(snap);

@@ -2,7 +2,7 @@
  * Watch mode: save a source file and its new version is live.
  *
  * `fs.watch` on each source directory (modules live directly in one, S1.4).
- * Events are coalesced per module for a few milliseconds (an editor's save is
+ * Events are coalesced for a millisecond (an editor's save is
  * often a truncate and a write, or a write and a rename), then the changed
  * modules are compiled and loaded together with `c` — type gate included
  * when the node has it on — so a version that does not compile never reaches
@@ -14,9 +14,18 @@
  * of its callers, saved one after the other, load as one change.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, type FSWatcher, readFileSync, watch as fsWatch } from 'node:fs';
+import { existsSync, type FSWatcher, watch as fsWatch, readFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { c, checkProcessCode, code, type Diagnostic, internal, isProcessAlive, type Pid, processes } from '../index.js';
+import {
+  c,
+  checkProcessCode,
+  code,
+  type Diagnostic,
+  internal,
+  isProcessAlive,
+  type Pid,
+  processes,
+} from '../index.js';
 
 const SOURCE_EXTENSIONS = new Set(['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs']);
 
@@ -40,7 +49,7 @@ export interface WatchOptions {
   src: readonly string[];
   /** Type gate on/off for these loads; default: the node's `typecheck` option. */
   typecheck?: boolean;
-  /** Quiet time after the last event of a module before it is compiled (default 4 ms). */
+  /** Quiet time after the last event of a module before it is compiled (default 1 ms; the empty file of a truncate-then-write save is skipped, and a save that lands during a load is applied after it). */
   debounceMs?: number;
   /** Keep the event loop alive while watching (default false). */
   persistent?: boolean;
@@ -86,7 +95,7 @@ export function moduleOfFile(file: string): string | undefined {
 }
 
 export function watch(opts: WatchOptions): Watcher {
-  const debounceMs = opts.debounceMs ?? 4;
+  const debounceMs = opts.debounceMs ?? 1;
   const watchers: FSWatcher[] = [];
   /** Modules with events in the current window, and when the first event came. */
   const dirty = new Map<string, number>();
@@ -162,14 +171,23 @@ export function watch(opts: WatchOptions): Watcher {
     // `c` purges the old version before the current one becomes old: its users are the ones killed.
     const inOld = new Map<string, Pid[]>();
     for (const m of mods) {
-      if (code.checkOldCode(m)) inOld.set(m, processes().filter((p) => checkProcessCode(p, m)));
+      versionLabel(m); // counts the version being replaced (it may have been autoloaded since the watch began)
+      if (code.checkOldCode(m))
+        inOld.set(
+          m,
+          processes().filter((p) => checkProcessCode(p, m)),
+        );
     }
     const options = opts.typecheck === undefined ? {} : { typecheck: opts.typecheck };
     let r: Record<string, unknown>;
     try {
-      r = (mods.length === 1 ? await c(mods[0]!, options) : await c(mods, options)) as Record<string, unknown>;
+      r = (mods.length === 1 ? await c(mods[0]!, options) : await c(mods, options)) as Record<
+        string,
+        unknown
+      >;
     } catch (e) {
-      if (report) opts.onReport({ type: 'load_failed', modules: mods, error: 'exception', reason: e });
+      if (report)
+        opts.onReport({ type: 'load_failed', modules: mods, error: 'exception', reason: e });
       return { ok: false };
     }
     if ('module' in r || 'modules' in r) {
@@ -182,12 +200,26 @@ export function watch(opts: WatchOptions): Watcher {
     }
     if (!report) return { ok: false };
     if (r.error === 'compile') {
-      opts.onReport({ type: 'compile_failed', modules: mods, diagnostics: r.diagnostics as Diagnostic[] });
+      opts.onReport({
+        type: 'compile_failed',
+        modules: mods,
+        diagnostics: r.diagnostics as Diagnostic[],
+      });
     } else if (Array.isArray(r.error)) {
       const first = r.error[0] as { error: string; reason?: unknown };
-      opts.onReport({ type: 'load_failed', modules: mods, error: first.error, reason: first.reason });
+      opts.onReport({
+        type: 'load_failed',
+        modules: mods,
+        error: first.error,
+        reason: first.reason,
+      });
     } else {
-      opts.onReport({ type: 'load_failed', modules: mods, error: String(r.error), reason: r.reason });
+      opts.onReport({
+        type: 'load_failed',
+        modules: mods,
+        error: String(r.error),
+        reason: r.reason,
+      });
     }
     return { ok: false };
   }
@@ -197,7 +229,9 @@ export function watch(opts: WatchOptions): Watcher {
 
   for (const dir of opts.src) {
     if (!existsSync(dir)) continue;
-    const w = fsWatch(dir, { persistent: opts.persistent ?? false }, (_event, filename) => onEvent(dir, filename));
+    const w = fsWatch(dir, { persistent: opts.persistent ?? false }, (_event, filename) =>
+      onEvent(dir, filename),
+    );
     w.on('error', () => {});
     watchers.push(w);
   }
