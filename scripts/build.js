@@ -11,7 +11,9 @@ const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 try {
   execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
   // The runtime's own modules are type-checked against the public API (no emit: hotcode compiles them below).
-  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.stdlib.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.stdlib.json')], {
+    stdio: 'inherit',
+  });
 } catch {
   process.exit(1);
 }
@@ -22,7 +24,9 @@ const outDir = join(root, 'dist', 'stdlib', 'ebin');
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
 let failed = false;
-for (const f of readdirSync(srcDir).filter((f) => /^[A-Za-z_$][\w$]*\.ts$/.test(f) && !f.endsWith('.d.ts'))) {
+for (const f of readdirSync(srcDir).filter(
+  (f) => /^[A-Za-z_$][\w$]*\.ts$/.test(f) && !f.endsWith('.d.ts'),
+)) {
   const module = f.slice(0, -3);
   const file = join(srcDir, f);
   const r = await compileSource(module, file, readFileSync(file, 'utf8'));

@@ -12,16 +12,24 @@
  * mod('counter').inc();
  */
 import type { GenServerApi, SupervisorApi, SysApi, UpgradeFn } from './behaviours.js';
+import { explain } from './code/server.js';
 import { compileModules } from './compiler/index.js';
 import { isModuleName } from './compiler/rewrite.js';
-import { explain } from './code/server.js';
 import { badarg, HotcodeError } from './errors.js';
-import { countersOf, isUsedBy } from './process/frames.js';
-import { Pid, type Ref } from './process/pid.js';
+import * as self from './index.js';
+import {
+  currentNode,
+  type NodeTypeGate,
+  server,
+  startNode,
+  stopNode,
+  typeGateFor,
+} from './node.js';
 import * as processApi from './process/api.js';
 import { table } from './process/api.js';
+import { countersOf, isUsedBy } from './process/frames.js';
+import { Pid, type Ref } from './process/pid.js';
 import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
-import { currentNode, type NodeTypeGate, server, startNode, stopNode, typeGateFor } from './node.js';
 import type {
   AtomicLoadResult,
   CManyResult,
@@ -37,7 +45,6 @@ import type {
   StartOptions,
   Versions,
 } from './types.js';
-import * as self from './index.js';
 
 export type {
   AtomicLoadResult,
@@ -101,7 +108,7 @@ export type {
   UpgradeResult,
 } from './behaviours.js';
 export { Pid, type Ref };
-export { HotcodeError, UndefError, BadArgError } from './errors.js';
+export { BadArgError, HotcodeError, UndefError } from './errors.js';
 export {
   cancelTimer,
   demonitor,
@@ -142,7 +149,8 @@ export async function stop(): Promise<void> {
 
 /** Where crash reports go (default: standard error). */
 export function setLogger(logger: Logger): void {
-  if (typeof logger?.error !== 'function') badarg('setLogger: expected an object with an error(message, meta) method');
+  if (typeof logger?.error !== 'function')
+    badarg('setLogger: expected an object with an error(message, meta) method');
   table.logger = logger;
 }
 
@@ -170,7 +178,10 @@ function spawnWith(
   currentNode(what);
   const cell = server.record(name).cell;
   const run = () => (cell.v[fname] as (...a: unknown[]) => unknown)(...args);
-  return processApi.spawnProcess(run, [], { ...opts, initialCall: `${name}.${fname}/${args.length}` });
+  return processApi.spawnProcess(run, [], {
+    ...opts,
+    initialCall: `${name}.${fname}/${args.length}`,
+  });
 }
 
 /**
@@ -191,9 +202,19 @@ export function spawnLink(fnOrModule: AnyFn | ModuleArg, ...rest: unknown[]): Pi
 }
 
 /** As spawn, monitored by the caller: `{ pid, ref }`. */
-export function spawnMonitor<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): { pid: Pid; ref: Ref };
-export function spawnMonitor(module: ModuleArg, fname: string, args?: unknown[]): { pid: Pid; ref: Ref };
-export function spawnMonitor(fnOrModule: AnyFn | ModuleArg, ...rest: unknown[]): { pid: Pid; ref: Ref } {
+export function spawnMonitor<A extends unknown[]>(
+  fn: (...args: A) => unknown,
+  ...args: A
+): { pid: Pid; ref: Ref };
+export function spawnMonitor(
+  module: ModuleArg,
+  fname: string,
+  args?: unknown[],
+): { pid: Pid; ref: Ref };
+export function spawnMonitor(
+  fnOrModule: AnyFn | ModuleArg,
+  ...rest: unknown[]
+): { pid: Pid; ref: Ref } {
   const { proc, ref } = spawnWith('spawnMonitor', { monitor: true }, fnOrModule, rest);
   return { pid: proc.pid, ref: ref! };
 }
@@ -276,11 +297,19 @@ export function checkProcessCode(pid: Pid, module: ModuleArg): boolean {
  * const counter = mod<typeof import('./counter.js')>('counter');
  * counter.inc();
  */
-export function mod<T extends object = import('./types.js').ModuleExports>(module: ModuleArg): Handle<T> {
+export function mod<T extends object = import('./types.js').ModuleExports>(
+  module: ModuleArg,
+): Handle<T> {
   return server.record(moduleName(module, 'mod')).handle as Handle<T>;
 }
 
-function gateFor(typecheck: boolean | undefined): ((changed: { module: string; file: string; text: string }[]) => Promise<import('./compiler/index.js').GateVerdict>) | undefined {
+function gateFor(
+  typecheck: boolean | undefined,
+):
+  | ((
+      changed: { module: string; file: string; text: string }[],
+    ) => Promise<import('./compiler/index.js').GateVerdict>)
+  | undefined {
   const node = currentNode('compile');
   if (!(typecheck ?? node.options.typecheck)) return undefined;
   return async (changed) => {
@@ -308,7 +337,10 @@ function moduleList(m: ModuleArg | ModuleArg[], what: string): string[] {
 }
 
 async function compileFile(module: ModuleArg, options?: CompileOptions): Promise<CompileResult>;
-async function compileFile(modules: ModuleArg[], options?: CompileOptions): Promise<CompileManyResult>;
+async function compileFile(
+  modules: ModuleArg[],
+  options?: CompileOptions,
+): Promise<CompileManyResult>;
 async function compileFile(
   module: ModuleArg | ModuleArg[],
   options: CompileOptions = {},
@@ -321,7 +353,10 @@ async function compileFile(
     outDir: node.options.out,
     gate: gateFor(options.typecheck),
   });
-  if (!out.ok) return out.error === 'nofile' ? explain({ error: 'nofile' as const }, out.module) : { error: 'compile', diagnostics: out.diagnostics };
+  if (!out.ok)
+    return out.error === 'nofile'
+      ? explain({ error: 'nofile' as const }, out.module)
+      : { error: 'compile', diagnostics: out.diagnostics };
   return Array.isArray(module) ? { modules: out.results } : out.results[0]!;
 }
 
@@ -335,7 +370,10 @@ export const compile = Object.freeze({ file: compileFile });
  */
 export async function c(module: ModuleArg, options?: CompileOptions): Promise<CResult>;
 export async function c(modules: ModuleArg[], options?: CompileOptions): Promise<CManyResult>;
-export async function c(module: ModuleArg | ModuleArg[], options: CompileOptions = {}): Promise<CResult | CManyResult> {
+export async function c(
+  module: ModuleArg | ModuleArg[],
+  options: CompileOptions = {},
+): Promise<CResult | CManyResult> {
   const names = moduleList(module, 'c');
   const node = currentNode('c');
   const sticky = names.filter((n) => server.isStickyName(n));
@@ -349,10 +387,16 @@ export async function c(module: ModuleArg | ModuleArg[], options: CompileOptions
     outDir: node.options.out,
     gate: gateFor(options.typecheck),
   });
-  if (!out.ok) return out.error === 'nofile' ? explain({ error: 'nofile' as const }, out.module) : { error: 'compile', diagnostics: out.diagnostics };
-  const r = server.loadCompiled(out.compiled.map((x) => ({ module: x.module, file: x.file, text: x.text })));
+  if (!out.ok)
+    return out.error === 'nofile'
+      ? explain({ error: 'nofile' as const }, out.module)
+      : { error: 'compile', diagnostics: out.diagnostics };
+  const r = server.loadCompiled(
+    out.compiled.map((x) => ({ module: x.module, file: x.file, text: x.text })),
+  );
   if (Array.isArray(module)) return r;
-  if ('error' in r) return explain({ error: r.error[0]!.error }, (r.error[0] as { reason?: unknown }).reason);
+  if ('error' in r)
+    return explain({ error: r.error[0]!.error }, (r.error[0] as { reason?: unknown }).reason);
   return { module: names[0]! };
 }
 
@@ -389,21 +433,43 @@ export const code = Object.freeze({
     if (!Array.isArray(dirs)) badarg('code.setPath: expected an array of directories');
     return server.path.set(dirs);
   }),
-  addPath: withNode('code.addPath', (dir: string) => checkDir(dir, 'code.addPath') && server.path.add(dir, false)),
-  addPathZ: withNode('code.addPathZ', (dir: string) => checkDir(dir, 'code.addPathZ') && server.path.add(dir, false)),
-  addPathA: withNode('code.addPathA', (dir: string) => checkDir(dir, 'code.addPathA') && server.path.add(dir, true)),
-  delPath: withNode('code.delPath', (dir: string) => checkDir(dir, 'code.delPath') && server.path.del(dir)),
-  which: withNode('code.which', (module: ModuleArg): string | undefined => server.path.which(moduleName(module, 'code.which'))),
-  loadFile: withNode('code.loadFile', (module: ModuleArg): LoadResult => server.loadFile(moduleName(module, 'code.loadFile'))),
-  ensureLoaded: withNode('code.ensureLoaded', (module: ModuleArg): LoadResult =>
-    server.ensureLoaded(moduleName(module, 'code.ensureLoaded')),
+  addPath: withNode(
+    'code.addPath',
+    (dir: string) => checkDir(dir, 'code.addPath') && server.path.add(dir, false),
   ),
-  loadBinary: withNode('code.loadBinary', (module: ModuleArg, file: string, bytes: Uint8Array | string): LoadResult => {
-    const name = moduleName(module, 'code.loadBinary');
-    if (typeof file !== 'string') badarg('code.loadBinary: file must be a string');
-    if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) badarg('code.loadBinary: bytes must be a Uint8Array or a string');
-    return server.loadBinary(name, file, bytes);
-  }),
+  addPathZ: withNode(
+    'code.addPathZ',
+    (dir: string) => checkDir(dir, 'code.addPathZ') && server.path.add(dir, false),
+  ),
+  addPathA: withNode(
+    'code.addPathA',
+    (dir: string) => checkDir(dir, 'code.addPathA') && server.path.add(dir, true),
+  ),
+  delPath: withNode(
+    'code.delPath',
+    (dir: string) => checkDir(dir, 'code.delPath') && server.path.del(dir),
+  ),
+  which: withNode('code.which', (module: ModuleArg): string | undefined =>
+    server.path.which(moduleName(module, 'code.which')),
+  ),
+  loadFile: withNode(
+    'code.loadFile',
+    (module: ModuleArg): LoadResult => server.loadFile(moduleName(module, 'code.loadFile')),
+  ),
+  ensureLoaded: withNode(
+    'code.ensureLoaded',
+    (module: ModuleArg): LoadResult => server.ensureLoaded(moduleName(module, 'code.ensureLoaded')),
+  ),
+  loadBinary: withNode(
+    'code.loadBinary',
+    (module: ModuleArg, file: string, bytes: Uint8Array | string): LoadResult => {
+      const name = moduleName(module, 'code.loadBinary');
+      if (typeof file !== 'string') badarg('code.loadBinary: file must be a string');
+      if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array))
+        badarg('code.loadBinary: bytes must be a Uint8Array or a string');
+      return server.loadBinary(name, file, bytes);
+    },
+  ),
   atomicLoad: withNode('code.atomicLoad', (modules: ModuleArg[]): AtomicLoadResult => {
     if (!Array.isArray(modules)) badarg('code.atomicLoad: expected an array of modules');
     return server.atomicLoad(modules.map((m) => moduleName(m, 'code.atomicLoad')));
@@ -412,30 +478,51 @@ export const code = Object.freeze({
     if (!Array.isArray(modules)) badarg('code.prepareLoading: expected an array of modules');
     return server.prepareLoading(modules.map((m) => moduleName(m, 'code.prepareLoading')));
   }),
-  finishLoading: withNode('code.finishLoading', (prepared: PreparedCode): AtomicLoadResult => server.finishLoading(prepared)),
-  delete: withNode('code.delete', (module: ModuleArg): boolean => server.delete(moduleName(module, 'code.delete'))),
-  purge: withNode('code.purge', (module: ModuleArg): boolean => server.purge(moduleName(module, 'code.purge'))),
-  softPurge: withNode('code.softPurge', (module: ModuleArg): boolean => server.softPurge(moduleName(module, 'code.softPurge'))),
-  versions: withNode('code.versions', (module: ModuleArg): Versions => server.versions(moduleName(module, 'code.versions'))),
+  finishLoading: withNode(
+    'code.finishLoading',
+    (prepared: PreparedCode): AtomicLoadResult => server.finishLoading(prepared),
+  ),
+  delete: withNode('code.delete', (module: ModuleArg): boolean =>
+    server.delete(moduleName(module, 'code.delete')),
+  ),
+  purge: withNode('code.purge', (module: ModuleArg): boolean =>
+    server.purge(moduleName(module, 'code.purge')),
+  ),
+  softPurge: withNode('code.softPurge', (module: ModuleArg): boolean =>
+    server.softPurge(moduleName(module, 'code.softPurge')),
+  ),
+  versions: withNode(
+    'code.versions',
+    (module: ModuleArg): Versions => server.versions(moduleName(module, 'code.versions')),
+  ),
   isLoaded: withNode('code.isLoaded', (module: ModuleArg): { file: string } | false =>
     server.isLoaded(moduleName(module, 'code.isLoaded')),
   ),
-  isModuleLoaded: withNode('code.isModuleLoaded', (module: ModuleArg): boolean =>
-    server.isLoaded(moduleName(module, 'code.isModuleLoaded')) !== false,
+  isModuleLoaded: withNode(
+    'code.isModuleLoaded',
+    (module: ModuleArg): boolean =>
+      server.isLoaded(moduleName(module, 'code.isModuleLoaded')) !== false,
   ),
-  checkOldCode: withNode('code.checkOldCode', (module: ModuleArg): boolean =>
-    server.records.get(moduleName(module, 'code.checkOldCode'))?.old !== undefined,
+  checkOldCode: withNode(
+    'code.checkOldCode',
+    (module: ModuleArg): boolean =>
+      server.records.get(moduleName(module, 'code.checkOldCode'))?.old !== undefined,
   ),
   allLoaded: withNode('code.allLoaded', (): [string, string][] => server.allLoaded()),
-  getObjectCode: withNode('code.getObjectCode', (module: ModuleArg) => server.getObjectCode(moduleName(module, 'code.getObjectCode'))),
+  getObjectCode: withNode('code.getObjectCode', (module: ModuleArg) =>
+    server.getObjectCode(moduleName(module, 'code.getObjectCode')),
+  ),
   modifiedModules: withNode('code.modifiedModules', (): string[] => server.modifiedModules()),
   stickDir: withNode('code.stickDir', (dir: string) => server.stickDir(dir)),
   unstickDir: withNode('code.unstickDir', (dir: string) => server.unstickDir(dir)),
-  isSticky: withNode('code.isSticky', (module: ModuleArg): boolean => server.isSticky(moduleName(module, 'code.isSticky'))),
+  isSticky: withNode('code.isSticky', (module: ModuleArg): boolean =>
+    server.isSticky(moduleName(module, 'code.isSticky')),
+  ),
 });
 
 function checkDir(dir: unknown, what: string): true {
-  if (typeof dir !== 'string') badarg(`${what}: expected a directory path (string), got ${typeof dir}`);
+  if (typeof dir !== 'string')
+    badarg(`${what}: expected a directory path (string), got ${typeof dir}`);
   return true;
 }
 
@@ -458,7 +545,8 @@ export const internal = Object.freeze({
   table,
   /** For `upgrade`'s rollback (S8.4): see CodeServer.snapshotVersions. */
   snapshotVersions: (module: string) => server.snapshotVersions(module),
-  restoreVersions: (snap: ReturnType<typeof server.snapshotVersions>) => server.restoreVersions(snap),
+  restoreVersions: (snap: ReturnType<typeof server.snapshotVersions>) =>
+    server.restoreVersions(snap),
   setSuspended(pid: Pid, suspended: boolean): void {
     const p = table.lookup(pid);
     if (p) p.suspended = suspended;

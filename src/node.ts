@@ -6,10 +6,10 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
-import { CodeServer } from './code/server.js';
 import { createRuntime } from './code/linkage.js';
-import { installStackTraces, uninstallStackTraces } from './code/stacktrace.js';
 import { isDirectory } from './code/path.js';
+import { CodeServer } from './code/server.js';
+import { installStackTraces, uninstallStackTraces } from './code/stacktrace.js';
 import { createTypeGate, type TypeGate } from './compiler/typegate/index.js';
 import { HotcodeError } from './errors.js';
 import { cancelAllTimers, table } from './process/api.js';
@@ -65,11 +65,12 @@ let state: NodeState | undefined;
 let compilationCacheOff = false;
 
 export function resolveOptions(opts: StartOptions = {}): ResolvedOptions {
-  if (typeof opts !== 'object' || opts === null) throw new HotcodeError('badarg', 'start: options must be an object');
+  if (typeof opts !== 'object' || opts === null)
+    throw new HotcodeError('badarg', 'start: options must be an object');
   const root = resolve(opts.root ?? process.cwd());
-  const src = (opts.src === undefined ? ['src'] : Array.isArray(opts.src) ? opts.src : [opts.src]).map((d) =>
-    resolve(root, d),
-  );
+  const src = (
+    opts.src === undefined ? ['src'] : Array.isArray(opts.src) ? opts.src : [opts.src]
+  ).map((d) => resolve(root, d));
   return {
     root,
     src,
@@ -93,7 +94,8 @@ export function startNode(opts: StartOptions | undefined, api: unknown): void {
     );
   }
   for (const d of options.path)
-    if (!isDirectory(d)) throw new HotcodeError('bad_directory', `start: path directory ${d} does not exist`);
+    if (!isDirectory(d))
+      throw new HotcodeError('bad_directory', `start: path directory ${d} does not exist`);
   mkdirSync(options.out, { recursive: true });
   if (!compilationCacheOff) {
     // V8's compilation cache keeps every compiled source for good (111 KB per version of a 100 KB module on Node 24).
@@ -119,7 +121,10 @@ export function startNode(opts: StartOptions | undefined, api: unknown): void {
     for (const n of names) {
       const r = server.ensureLoaded(n);
       if ('error' in r)
-        throw new HotcodeError('badfile', `start: the runtime module ${n} failed to load (${r.error}); reinstall hotcode`);
+        throw new HotcodeError(
+          'badfile',
+          `start: the runtime module ${n} failed to load (${r.error}); reinstall hotcode`,
+        );
     }
   }
 }
@@ -138,7 +143,11 @@ export async function stopNode(): Promise<void> {
 }
 
 export function currentNode(what: string): NodeState {
-  if (!state) throw new HotcodeError('not_started', `${what}: no node is running; await start({ src, out }) first`);
+  if (!state)
+    throw new HotcodeError(
+      'not_started',
+      `${what}: no node is running; await start({ src, out }) first`,
+    );
   return state;
 }
 

@@ -7,7 +7,12 @@
  */
 
 /** Why a load failed (OTP's `code:load_error_rsn()`). */
-export type LoadError = 'nofile' | 'badfile' | 'not_purged' | 'sticky_directory' | 'on_load_failure';
+export type LoadError =
+  | 'nofile'
+  | 'badfile'
+  | 'not_purged'
+  | 'sticky_directory'
+  | 'on_load_failure';
 
 /** `{ module }` on success, `{ error }` otherwise (`code:load_file/1`). */
 export type LoadResult = { module: string } | { error: LoadError };
@@ -84,7 +89,11 @@ export interface CompileOptions {
 /** What `c(M)` returns: the load result, or the compile error. */
 export type CResult = LoadResult | CompileFailed | NoSource;
 /** What `c([M1, M2])` returns. */
-export type CManyResult = { modules: string[] } | { error: ModuleLoadError[] } | CompileFailed | NoSource;
+export type CManyResult =
+  | { modules: string[] }
+  | { error: ModuleLoadError[] }
+  | CompileFailed
+  | NoSource;
 
 /**
  * A module handle: a stable object per module name whose properties are the

@@ -4,7 +4,19 @@ import assert from 'node:assert/strict';
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { c, code, mod, run, receive, self, send, spawn, start, stop, UndefError } from '../dist/index.js';
+import {
+  c,
+  code,
+  mod,
+  receive,
+  run,
+  self,
+  send,
+  spawn,
+  start,
+  stop,
+  UndefError,
+} from '../dist/index.js';
 import { FIXTURES, project, useFixture, writeSource } from './helpers.js';
 
 const p = project();
@@ -138,7 +150,11 @@ describe('S3.5 autoload and undef', () => {
     const h = mod('later');
     assert.throws(
       () => h.go(),
-      (e) => e instanceof UndefError && e.code === 'undef' && e.module === 'later' && e.function === 'go',
+      (e) =>
+        e instanceof UndefError &&
+        e.code === 'undef' &&
+        e.module === 'later' &&
+        e.function === 'go',
     );
     writeSource(p, 'later.ts', 'export function go(): number { return 42; }\n');
     const { compile } = await import('../dist/index.js');
@@ -170,7 +186,11 @@ describe('S3.5 autoload and undef', () => {
   });
 
   it('an exported function removed by a later version is undef', async () => {
-    writeSource(p, 'shrinking.ts', 'export function a(): number { return 1; }\nexport function b(): number { return 2; }\n');
+    writeSource(
+      p,
+      'shrinking.ts',
+      'export function a(): number { return 1; }\nexport function b(): number { return 2; }\n',
+    );
     await c('shrinking');
     const b = mod('shrinking').b;
     assert.equal(b(), 2);

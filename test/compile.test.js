@@ -23,7 +23,16 @@ describe('S1.2 object files', () => {
     assert.equal(header.format, 1);
     assert.equal(header.vsn, '1');
     assert.equal(header.md5.length, 32);
-    assert.deepEqual([...header.exports].sort(), ['Point', 'add', 'calls', 'default', 'makeAdder', 'origin', 'version', 'vsn']);
+    assert.deepEqual([...header.exports].sort(), [
+      'Point',
+      'add',
+      'calls',
+      'default',
+      'makeAdder',
+      'origin',
+      'version',
+      'vsn',
+    ]);
     const map = JSON.parse(Buffer.from(text.match(/base64,(.*)$/m)[1], 'base64').toString());
     assert.equal(map.sourcesContent[0], readFileSync(join(p.src, 'math.ts'), 'utf8'));
     assert.equal(code.isLoaded('math'), false, 'compile.file does not load');
@@ -121,7 +130,11 @@ describe('S1.5 exports', () => {
   });
 
   it('top-level statements run once per load', async () => {
-    writeSource(p, 'counted.ts', 'declare const globalThis: any;\nglobalThis.loads = (globalThis.loads ?? 0) + 1;\nexport const n = globalThis.loads;\n');
+    writeSource(
+      p,
+      'counted.ts',
+      'declare const globalThis: any;\nglobalThis.loads = (globalThis.loads ?? 0) + 1;\nexport const n = globalThis.loads;\n',
+    );
     await c('counted');
     await c('counted');
     assert.equal(globalThis.loads, 2);
@@ -161,7 +174,10 @@ describe('S6.1 compile.file', () => {
     assert.deepEqual(outFiles(), before);
     writeSource(p, 'm2.ts', 'export const a = 2;\n');
     const r = await compile.file(['m1', 'm2']);
-    assert.deepEqual(r.modules.map((m) => m.module), ['m1', 'm2']);
+    assert.deepEqual(
+      r.modules.map((m) => m.module),
+      ['m1', 'm2'],
+    );
     assert.ok(outFiles().includes('m1.js') && outFiles().includes('m2.js'));
   });
 });
@@ -178,7 +194,11 @@ describe('S6.3 c and l', () => {
 
   it('c([M1, M2]) is one atomic change', async () => {
     writeSource(p, 'm1.ts', 'export const a = 11;\n');
-    writeSource(p, 'm2.ts', 'export const a = 22;\nexport function onLoad() { throw new Error("refuse"); }\n');
+    writeSource(
+      p,
+      'm2.ts',
+      'export const a = 22;\nexport function onLoad() { throw new Error("refuse"); }\n',
+    );
     const r = await c(['m1', 'm2']);
     assert.deepEqual(r, { error: [{ module: 'm2', error: 'on_load_failure' }] });
     assert.equal(code.isLoaded('m1'), false, 'neither was loaded');
@@ -208,12 +228,19 @@ describe('stack traces', () => {
     } catch (e) {
       e1 = e;
     }
-    const lineOf = (text) => readFileSync(join(p.src, 'counter.ts'), 'utf8').split('\n').findIndex((l) => l.includes(text)) + 1;
+    const lineOf = (text) =>
+      readFileSync(join(p.src, 'counter.ts'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes(text)) + 1;
     const at = (ln) => `${join(p.src, 'counter.ts')}:${ln}:`;
     assert.ok(e1.stack.includes(at(lineOf('counter v1 failed'))), e1.stack);
     // v2 moves the throw down two lines; the old version's frames still map to v1's lines
     useFixture(p, 'core/counter_v1.ts', 'counter.ts');
-    writeSource(p, 'counter.ts', `// v2\n//\n${readFileSync(join(p.src, 'counter.ts'), 'utf8').replace('counter v1 failed', 'counter v2 failed')}`);
+    writeSource(
+      p,
+      'counter.ts',
+      `// v2\n//\n${readFileSync(join(p.src, 'counter.ts'), 'utf8').replace('counter v1 failed', 'counter v2 failed')}`,
+    );
     await c('counter');
     let e2;
     try {
@@ -231,10 +258,18 @@ describe('stack traces', () => {
     }
     assert.match(e3.message, /v2/, 'an external reference runs the current version');
     // a closure of the old version throws: its frame maps to the old version's line
-    writeSource(p, 'thrower.ts', 'export function make() {\n  return () => {\n    throw new Error("old");\n  };\n}\n');
+    writeSource(
+      p,
+      'thrower.ts',
+      'export function make() {\n  return () => {\n    throw new Error("old");\n  };\n}\n',
+    );
     await c('thrower');
     const closure = mod('thrower').make();
-    writeSource(p, 'thrower.ts', '\n\n\n\nexport function make() {\n  return () => {\n    throw new Error("new");\n  };\n}\n');
+    writeSource(
+      p,
+      'thrower.ts',
+      '\n\n\n\nexport function make() {\n  return () => {\n    throw new Error("new");\n  };\n}\n',
+    );
     await c('thrower');
     assert.ok(code.versions('thrower').old);
     assert.throws(closure, (e) => e.stack.includes(`${join(p.src, 'thrower.ts')}:3:`));

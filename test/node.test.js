@@ -19,7 +19,9 @@ describe('S0.1 start and stop', () => {
       assert.equal(path.length, 3);
       assert.match(path[2], /stdlib[/\\]ebin$/);
       await start({ src: p.src, out: p.out, path: [extra.src], typecheck: false });
-      await assert.rejects(start({ src: p.src, out: join(p.dir, 'other') }), { code: 'already_started' });
+      await assert.rejects(start({ src: p.src, out: join(p.dir, 'other') }), {
+        code: 'already_started',
+      });
     } finally {
       await stop();
     }
@@ -55,10 +57,44 @@ describe('S0.1 start and stop', () => {
 describe('S0.3 the public API', () => {
   it('exports every name of the contract, with the promised synchronous/asynchronous split', async () => {
     const names = [
-      'start', 'stop', 'run', 'c', 'l', 'lm', 'mm', 'mod', 'compile', 'code', 'spawn', 'spawnLink', 'spawnMonitor',
-      'self', 'send', 'receive', 'sendAfter', 'cancelTimer', 'link', 'unlink', 'monitor', 'demonitor', 'exit',
-      'trapExit', 'signal', 'register', 'unregister', 'whereis', 'registered', 'processInfo', 'processes',
-      'isProcessAlive', 'checkProcessCode', 'genServer', 'sys', 'supervisor', 'upgrade', 'Pid',
+      'start',
+      'stop',
+      'run',
+      'c',
+      'l',
+      'lm',
+      'mm',
+      'mod',
+      'compile',
+      'code',
+      'spawn',
+      'spawnLink',
+      'spawnMonitor',
+      'self',
+      'send',
+      'receive',
+      'sendAfter',
+      'cancelTimer',
+      'link',
+      'unlink',
+      'monitor',
+      'demonitor',
+      'exit',
+      'trapExit',
+      'signal',
+      'register',
+      'unregister',
+      'whereis',
+      'registered',
+      'processInfo',
+      'processes',
+      'isProcessAlive',
+      'checkProcessCode',
+      'genServer',
+      'sys',
+      'supervisor',
+      'upgrade',
+      'Pid',
     ];
     for (const n of names) assert.ok(n in hotcode, n);
     const p = project();

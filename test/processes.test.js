@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
-  c,
   cancelTimer,
   demonitor,
   exit,
@@ -289,13 +288,22 @@ describe('S5.6 processInfo', () => {
 
 describe('S0.2 code outside processes', () => {
   it('self, receive, link, monitor, trapExit, exit(reason), signal need a process: a clear error naming run()', () => {
-    for (const f of [() => self(), () => receive(), () => trapExit(true), () => signal(), () => exit('x')])
+    for (const f of [
+      () => self(),
+      () => receive(),
+      () => trapExit(true),
+      () => signal(),
+      () => exit('x'),
+    ])
       assert.throws(f, (e) => e.code === 'no_process' && /run\(/.test(e.message));
   });
 
   it('run resolves with the value or rejects with the exit reason', async () => {
     assert.equal(await run(async () => 42), 42);
-    await assert.rejects(run(() => exit('bye')), (r) => r === 'bye');
+    await assert.rejects(
+      run(() => exit('bye')),
+      (r) => r === 'bye',
+    );
     await assert.rejects(
       run(async () => {
         throw new Error('thrown');

@@ -15,7 +15,6 @@ import {
   run,
   self,
   send,
-  signal,
   spawn,
   spawnLink,
   start,
@@ -57,7 +56,12 @@ describe("the seed's scenario end to end", () => {
       assert.deepEqual(processInfo(local).modules, [{ module: 'counter', version: 'old' }]);
       assert.deepEqual(processInfo(qualified).modules, [{ module: 'counter', version: 'current' }]);
       await load('v3');
-      assert.deepEqual(await receive((m) => m?.type === 'DOWN'), { type: 'DOWN', ref: localRef, pid: local, reason: 'killed' });
+      assert.deepEqual(await receive((m) => m?.type === 'DOWN'), {
+        type: 'DOWN',
+        ref: localRef,
+        pid: local,
+        reason: 'killed',
+      });
       assert.equal(isProcessAlive(local), false);
       assert.deepEqual(await ask(qualified, 'version'), { version: 2 });
       assert.deepEqual(await ask(qualified, 'version'), { version: 3 });
@@ -159,7 +163,11 @@ describe('S4.3 which processes use a version', () => {
   });
 
   it('an await at any depth counts: a plain function calling into the module', async () => {
-    writeSource(p, 'deep.ts', "import { receive } from 'hotcode';\nexport async function inner() { return await receive(); }\n");
+    writeSource(
+      p,
+      'deep.ts',
+      "import { receive } from 'hotcode';\nexport async function inner() { return await receive(); }\n",
+    );
     await c('deep');
     await run(async () => {
       const pid = spawn(async () => {
@@ -222,8 +230,16 @@ describe('S4.4 a killed process runs no more of its code', () => {
       open();
       await gate;
       await new Promise((r) => setImmediate(r));
-      assert.equal(globalThis.sleeperSaw, 'killed', 'an await in compiled code resumes by throwing');
-      assert.equal(await receive(undefined, 20), undefined, 'no finally ran, and later runtime calls threw');
+      assert.equal(
+        globalThis.sleeperSaw,
+        'killed',
+        'an await in compiled code resumes by throwing',
+      );
+      assert.equal(
+        await receive(undefined, 20),
+        undefined,
+        'no finally ran, and later runtime calls threw',
+      );
     });
   });
 

@@ -33,7 +33,9 @@ describe('S2.1/S2.2 current and old; not_purged', () => {
   it('loadFile and atomicLoad refuse with not_purged while both exist, changing nothing', async () => {
     const before = code.versions('math');
     assert.deepEqual(code.loadFile('math'), { error: 'not_purged' });
-    assert.deepEqual(code.atomicLoad(['math']), { error: [{ module: 'math', error: 'not_purged' }] });
+    assert.deepEqual(code.atomicLoad(['math']), {
+      error: [{ module: 'math', error: 'not_purged' }],
+    });
     assert.deepEqual(code.versions('math'), before);
     assert.equal(mod('math').version(), 2);
   });
@@ -90,9 +92,17 @@ describe('S6.4 code.* results', () => {
     const mathText = readFileSync(join(p.out, 'math.js'), 'utf8');
     writeFileSync(join(p.out, 'imposter.js'), mathText);
     assert.deepEqual(code.loadFile('imposter'), { error: 'badfile' });
-    writeFileSync(join(p.out, 'future.js'), mathText.replace('"format":1', '"format":99').replace('"module":"math"', '"module":"future"'));
+    writeFileSync(
+      join(p.out, 'future.js'),
+      mathText.replace('"format":1', '"format":99').replace('"module":"math"', '"module":"future"'),
+    );
     assert.deepEqual(code.loadFile('future'), { error: 'badfile' });
-    writeFileSync(join(p.out, 'broken.js'), mathText.replace('"module":"math"', '"module":"broken"').replace('function add', 'function add(('));
+    writeFileSync(
+      join(p.out, 'broken.js'),
+      mathText
+        .replace('"module":"math"', '"module":"broken"')
+        .replace('function add', 'function add(('),
+    );
     assert.deepEqual(code.loadFile('broken'), { error: 'badfile' });
     assert.equal(code.which('math'), join(p.out, 'math.js'));
     assert.deepEqual(code.ensureLoaded('math'), { module: 'math' });
@@ -111,7 +121,9 @@ describe('S6.4 code.* results', () => {
     assert.equal(code.getObjectCode('missing_mod'), undefined);
     assert.deepEqual(code.loadBinary('math', 'anywhere/math.js', oc.bytes), { module: 'math' });
     assert.equal(code.versions('math').current.file, 'anywhere/math.js');
-    assert.deepEqual(code.loadBinary('math', 'x.js', new TextEncoder().encode('nonsense')), { error: 'badfile' });
+    assert.deepEqual(code.loadBinary('math', 'x.js', new TextEncoder().encode('nonsense')), {
+      error: 'badfile',
+    });
   });
 
   it('atomicLoad loads all or none', async () => {
@@ -134,7 +146,9 @@ describe('S6.4 code.* results', () => {
     assert.equal(mod('a1').a, 1, 'nothing loaded yet');
     assert.deepEqual(code.finishLoading(prep.prepared), { modules: ['a1'] });
     assert.equal(mod('a1').a, 10);
-    assert.deepEqual(code.prepareLoading(['a1', 'nope_nope']), { error: [{ module: 'nope_nope', error: 'nofile' }] });
+    assert.deepEqual(code.prepareLoading(['a1', 'nope_nope']), {
+      error: [{ module: 'nope_nope', error: 'nofile' }],
+    });
     assert.throws(() => code.finishLoading({}), { code: 'badarg' });
   });
 
@@ -155,20 +169,36 @@ describe('S6.4 code.* results', () => {
     assert.throws(() => code.versions('../../etc/passwd'), { code: 'badarg' });
     assert.throws(() => code.purge({}), { code: 'badarg' });
     code.purge('math');
-    assert.deepEqual(code.loadFile(mod('math')), { module: 'math' }, 'a handle is a module argument');
+    assert.deepEqual(
+      code.loadFile(mod('math')),
+      { module: 'math' },
+      'a handle is a module argument',
+    );
   });
 });
 
 describe('S6.5 onLoad', () => {
   it('runs before the version is reachable; throwing or false → on_load_failure, previous versions kept', async () => {
-    writeSource(p, 'hooked.ts', 'export let loaded = false;\nexport function onLoad() { loaded = true; }\nexport const v = 1;\n');
+    writeSource(
+      p,
+      'hooked.ts',
+      'export let loaded = false;\nexport function onLoad() { loaded = true; }\nexport const v = 1;\n',
+    );
     assert.deepEqual(await c('hooked'), { module: 'hooked' });
     assert.equal(mod('hooked').loaded, true);
-    writeSource(p, 'hooked.ts', 'export function onLoad() { throw new Error("no"); }\nexport const v = 2;\n');
+    writeSource(
+      p,
+      'hooked.ts',
+      'export function onLoad() { throw new Error("no"); }\nexport const v = 2;\n',
+    );
     assert.deepEqual(await c('hooked'), { error: 'on_load_failure' });
     assert.equal(mod('hooked').v, 1);
     assert.ok(code.modifiedModules().includes('hooked'), 'the object file c wrote stays on disk');
-    writeSource(p, 'hooked.ts', 'export function onLoad() { return false; }\nexport const v = 3;\n');
+    writeSource(
+      p,
+      'hooked.ts',
+      'export function onLoad() { return false; }\nexport const v = 3;\n',
+    );
     assert.deepEqual(await c('hooked'), { error: 'on_load_failure' });
     writeSource(p, 'hooked.ts', 'export async function onLoad() {}\nexport const v = 4;\n');
     const r = await c('hooked');
@@ -179,7 +209,11 @@ describe('S6.5 onLoad', () => {
   });
 
   it('a failed onLoad is not remembered: the next autoload tries again', async () => {
-    writeSource(p, 'flaky.ts', 'export function onLoad() { if (!(globalThis as any).flakyOk) throw new Error("not yet"); }\nexport function f() { return 1; }\n');
+    writeSource(
+      p,
+      'flaky.ts',
+      'export function onLoad() { if (!(globalThis as any).flakyOk) throw new Error("not yet"); }\nexport function f() { return 1; }\n',
+    );
     await compile.file('flaky');
     assert.throws(() => mod('flaky').f(), { code: 'undef' });
     globalThis.flakyOk = true;
@@ -202,7 +236,9 @@ describe('S6.6 sticky directories', () => {
     await c('pinned');
     assert.equal(code.stickDir(p.out), true);
     assert.equal(code.isSticky('pinned'), true);
-    assert.deepEqual(code.loadBinary('pinned', 'x.js', code.getObjectCode('pinned').bytes), { error: 'sticky_directory' });
+    assert.deepEqual(code.loadBinary('pinned', 'x.js', code.getObjectCode('pinned').bytes), {
+      error: 'sticky_directory',
+    });
     assert.deepEqual(await c('pinned'), { error: 'sticky_directory' });
     assert.equal(code.unstickDir(p.out), true);
     assert.equal(code.isSticky('pinned'), false);

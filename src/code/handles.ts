@@ -77,7 +77,12 @@ export class ModuleRecord {
       },
       set(_target, prop, value, receiver) {
         // Assigning to a handle or exports object: define on the receiver, as a plain object would.
-        Object.defineProperty(receiver, prop, { value, writable: true, enumerable: true, configurable: true });
+        Object.defineProperty(receiver, prop, {
+          value,
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
         return true;
       },
     });
@@ -124,13 +129,25 @@ export class ModuleRecord {
         let t = this.trampolines.get(name);
         if (t === undefined) {
           // An external function reference (Erlang's fun m:f/a): runs the current version at each call.
-          t = { [name]: (...args: unknown[]) => (cell.v[name] as (...a: unknown[]) => unknown)(...args) }[name]!;
+          t = {
+            [name]: (...args: unknown[]) => (cell.v[name] as (...a: unknown[]) => unknown)(...args),
+          }[name]!;
           this.trampolines.set(name, t);
         }
         const cur = Object.getOwnPropertyDescriptor(h, name);
-        if (cur?.value !== t) Object.defineProperty(h, name, { value: t, enumerable: true, configurable: true, writable: false });
+        if (cur?.value !== t)
+          Object.defineProperty(h, name, {
+            value: t,
+            enumerable: true,
+            configurable: true,
+            writable: false,
+          });
       } else {
-        Object.defineProperty(h, name, { get: () => cell.v[name], enumerable: true, configurable: true });
+        Object.defineProperty(h, name, {
+          get: () => cell.v[name],
+          enumerable: true,
+          configurable: true,
+        });
       }
     }
   }

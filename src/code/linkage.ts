@@ -119,7 +119,11 @@ export function createRuntime(
 }
 
 function isNamespace(x: unknown): boolean {
-  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[Symbol.toStringTag] === 'Module';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as Record<symbol, unknown>)[Symbol.toStringTag] === 'Module'
+  );
 }
 
 export interface VersionLinkage {

@@ -71,14 +71,18 @@ export function parseObjectFile(text: string, expectedModule: string): ParsedObj
     return `the header names module '${String(header.module)}', not '${expectedModule}'`;
   if (!Array.isArray(header.exports) || !header.exports.every((e) => typeof e === 'string'))
     return 'the header has no export list';
-  if (typeof header.md5 !== 'string' || typeof header.vsn !== 'string') return 'the header has no md5/vsn';
+  if (typeof header.md5 !== 'string' || typeof header.vsn !== 'string')
+    return 'the header has no md5/vsn';
   if (!Array.isArray(header.imports)) header.imports = [];
   const body = text.slice(nl + 1);
   let map: string | undefined;
   const at = body.lastIndexOf(MAP_PREFIX);
   if (at >= 0) {
     const end = body.indexOf('\n', at);
-    map = Buffer.from(body.slice(at + MAP_PREFIX.length, end < 0 ? undefined : end), 'base64').toString();
+    map = Buffer.from(
+      body.slice(at + MAP_PREFIX.length, end < 0 ? undefined : end),
+      'base64',
+    ).toString();
   }
   return { header, body, map };
 }

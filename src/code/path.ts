@@ -15,7 +15,8 @@ export class CodePath {
   }
 
   set(dirs: readonly string[]): PathResult {
-    if (!Array.isArray(dirs) || !dirs.every((d) => typeof d === 'string')) return { error: 'bad_directory' };
+    if (!Array.isArray(dirs) || !dirs.every((d) => typeof d === 'string'))
+      return { error: 'bad_directory' };
     const abs = dirs.map((d) => resolve(d));
     if (!abs.every(isDirectory)) return { error: 'bad_directory' };
     this.dirs = [...new Set(abs)];

@@ -9,11 +9,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import vm from 'node:vm';
-import { badarg } from '../errors.js';
 import { isModuleName } from '../compiler/rewrite.js';
+import { badarg } from '../errors.js';
 import type { VersionToken } from '../process/frames.js';
 import type { ProcessTable } from '../process/table.js';
-import type { AtomicLoadResult, LoadError, LoadResult, ModuleLoadError, PrepareResult, PreparedCode, VersionInfo, Versions } from '../types.js';
+import type {
+  AtomicLoadResult,
+  LoadError,
+  LoadResult,
+  ModuleLoadError,
+  PreparedCode,
+  PrepareResult,
+  VersionInfo,
+  Versions,
+} from '../types.js';
 import { handleName, ModuleRecord, type Version } from './handles.js';
 import { createVersionLinkage, type Runtime } from './linkage.js';
 import { type ObjectHeader, parseObjectFile } from './objectFile.js';
@@ -36,7 +45,8 @@ type Failure = { error: LoadError; reason?: unknown };
 
 /** Adds a non-enumerable explanation to a result value (deep-equality of results is unaffected). */
 export function explain<T extends object>(result: T, reason: unknown): T {
-  if (reason !== undefined) Object.defineProperty(result, 'reason', { value: reason, enumerable: false });
+  if (reason !== undefined)
+    Object.defineProperty(result, 'reason', { value: reason, enumerable: false });
   return result;
 }
 
@@ -70,8 +80,11 @@ export class CodeServer {
   moduleArg(m: unknown, what: string): string {
     const name = typeof m === 'string' ? m : handleName(m);
     if (name === undefined)
-      badarg(`${what}: expected a module name (string) or a module handle, got ${m === null ? 'null' : typeof m}`);
-    if (!isModuleName(name)) badarg(`${what}: '${name}' is not a module name (a module name is a JavaScript identifier)`);
+      badarg(
+        `${what}: expected a module name (string) or a module handle, got ${m === null ? 'null' : typeof m}`,
+      );
+    if (!isModuleName(name))
+      badarg(`${what}: '${name}' is not a module name (a module name is a JavaScript identifier)`);
     return name;
   }
 
@@ -111,11 +124,17 @@ export class CodeServer {
     const rec = this.records.get(name);
     if (rec?.current && this.stickyDirs.has(dirname(rec.current.file))) return true;
     const dir = file === undefined ? undefined : dirname(resolve(file));
-    for (const d of this.stickyDirs) if (d !== dir && existsSync(join(d, `${name}.js`))) return true;
+    for (const d of this.stickyDirs)
+      if (d !== dir && existsSync(join(d, `${name}.js`))) return true;
     return false;
   }
 
-  private prepare(name: string, file: string, text: string, checkSticky = true): PreparedModule | Failure {
+  private prepare(
+    name: string,
+    file: string,
+    text: string,
+    checkSticky = true,
+  ): PreparedModule | Failure {
     if (checkSticky && this.stickyConflict(name, file)) return { error: 'sticky_directory' };
     const parsed = parseObjectFile(text, name);
     if (typeof parsed === 'string') return { error: 'badfile', reason: parsed };
@@ -123,7 +142,9 @@ export class CodeServer {
     const filename = `${file}#${seq}`;
     let body: PreparedModule['body'];
     try {
-      body = vm.compileFunction(parsed.body, ['__hc', '__hcV'], { filename }) as PreparedModule['body'];
+      body = vm.compileFunction(parsed.body, ['__hc', '__hcV'], {
+        filename,
+      }) as PreparedModule['body'];
     } catch (e) {
       return { error: 'badfile', reason: e };
     }
@@ -167,9 +188,17 @@ export class CodeServer {
       } catch (e) {
         return fail(e);
       }
-      if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') {
+      if (
+        r !== null &&
+        typeof r === 'object' &&
+        typeof (r as PromiseLike<unknown>).then === 'function'
+      ) {
         (r as Promise<unknown>).then?.(undefined, () => {});
-        return fail(new Error(`${p.module}.onLoad returned a promise: onLoad must be synchronous (loading is); start asynchronous work in a process`));
+        return fail(
+          new Error(
+            `${p.module}.onLoad returned a promise: onLoad must be synchronous (loading is); start asynchronous work in a process`,
+          ),
+        );
       }
       if (r === false) return fail(new Error(`${p.module}.onLoad returned false`));
     }
@@ -270,7 +299,10 @@ export class CodeServer {
    * processes in old code (c of several modules) instead of refusing with
    * `not_purged` (atomicLoad, finishLoading).
    */
-  installMany(preps: PreparedModule[], purge: boolean): { modules: string[] } | { error: ModuleLoadError[] } {
+  installMany(
+    preps: PreparedModule[],
+    purge: boolean,
+  ): { modules: string[] } | { error: ModuleLoadError[] } {
     if (!purge) {
       const errors = preps
         .filter((p) => {
@@ -321,7 +353,9 @@ export class CodeServer {
   }
 
   /** Loads the given object texts (already written by the compiler) with purge: `c`. */
-  loadCompiled(items: { module: string; file: string; text: string }[]): { modules: string[] } | { error: ModuleLoadError[] } {
+  loadCompiled(
+    items: { module: string; file: string; text: string }[],
+  ): { modules: string[] } | { error: ModuleLoadError[] } {
     const preps: PreparedModule[] = [];
     const errors: ModuleLoadError[] = [];
     for (const it of items) {
@@ -375,7 +409,8 @@ export class CodeServer {
 
   allLoaded(): [string, string][] {
     const out: [string, string][] = [];
-    for (const rec of this.records.values()) if (rec.current) out.push([rec.name, rec.current.file]);
+    for (const rec of this.records.values())
+      if (rec.current) out.push([rec.name, rec.current.file]);
     return out;
   }
 
@@ -452,7 +487,8 @@ export class CodeServer {
    * entered it is killed (that version no longer exists).
    */
   restoreVersions(snap: VersionSnapshot): void {
-    if (!(snap instanceof VersionSnapshot)) badarg('restoreVersions: expected a snapshot of snapshotVersions');
+    if (!(snap instanceof VersionSnapshot))
+      badarg('restoreVersions: expected a snapshot of snapshotVersions');
     const rec = this.record(snap.module);
     if (rec.current !== snap.current) {
       const withdrawn = rec.current;

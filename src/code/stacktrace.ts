@@ -57,7 +57,8 @@ export function installStackTraces(): void {
   installed = true;
   previous = Error.prepareStackTrace as Prepare | undefined;
   Error.prepareStackTrace = (err: Error, frames: NodeJS.CallSite[]) => {
-    if (previous !== undefined && !frames.some((f) => live.has(f.getFileName() ?? ''))) return previous(err, frames);
+    if (previous !== undefined && !frames.some((f) => live.has(f.getFileName() ?? '')))
+      return previous(err, frames);
     let head: string;
     try {
       head = Error.prototype.toString.call(err);

@@ -6,7 +6,7 @@
 import remapping from '@jridgewell/remapping';
 import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import { type TransformResult, transform } from 'esbuild';
-import { FORMAT_VERSION, formatObjectFile, type ObjectHeader, md5 } from '../code/objectFile.js';
+import { FORMAT_VERSION, formatObjectFile, md5, type ObjectHeader } from '../code/objectFile.js';
 import type { Diagnostic } from '../types.js';
 import { rewrite } from './rewrite.js';
 
@@ -18,9 +18,15 @@ export interface CompiledModule {
   warnings: Diagnostic[];
 }
 
-export type CompileOutcome = { ok: true; compiled: CompiledModule } | { ok: false; diagnostics: Diagnostic[] };
+export type CompileOutcome =
+  | { ok: true; compiled: CompiledModule }
+  | { ok: false; diagnostics: Diagnostic[] };
 
-export async function compileSource(module: string, file: string, source: string): Promise<CompileOutcome> {
+export async function compileSource(
+  module: string,
+  file: string,
+  source: string,
+): Promise<CompileOutcome> {
   const isTs = /\.[cm]?tsx?$/.test(file);
   let out: TransformResult;
   try {
@@ -31,10 +37,14 @@ export async function compileSource(module: string, file: string, source: string
       sourcemap: 'external',
       sourcefile: file,
       sourcesContent: true,
-      tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: false, useDefineForClassFields: true } },
+      tsconfigRaw: {
+        compilerOptions: { verbatimModuleSyntax: false, useDefineForClassFields: true },
+      },
     });
   } catch (e) {
-    const failure = e as { errors?: { text: string; location?: { line: number; column: number; file: string } | null }[] };
+    const failure = e as {
+      errors?: { text: string; location?: { line: number; column: number; file: string } | null }[];
+    };
     return {
       ok: false,
       diagnostics: (failure.errors ?? [{ text: String(e) }]).map((m) => ({
@@ -89,7 +99,15 @@ export async function compileSource(module: string, file: string, source: string
     source: file,
     options: {},
   };
-  return { ok: true, compiled: { module, header, text: formatObjectFile(header, rw.code, JSON.stringify(map)), warnings } };
+  return {
+    ok: true,
+    compiled: {
+      module,
+      header,
+      text: formatObjectFile(header, rw.code, JSON.stringify(map)),
+      warnings,
+    },
+  };
 }
 
 function lineStarts(text: string): number[] {

@@ -19,7 +19,9 @@ export function findSource(srcDirs: readonly string[], module: string): string |
 }
 
 /** What a type gate answers; see typegate/. */
-export type GateVerdict = { ok: true; diagnostics: Diagnostic[] } | { ok: false; diagnostics: Diagnostic[] };
+export type GateVerdict =
+  | { ok: true; diagnostics: Diagnostic[] }
+  | { ok: false; diagnostics: Diagnostic[] };
 
 export interface CompileRequest {
   modules: string[];
@@ -77,7 +79,10 @@ export async function compileModules(req: CompileRequest): Promise<CompileManyOu
     results: withFiles.map((c) => ({
       module: c.module,
       file: c.file,
-      warnings: [...c.warnings, ...extraWarnings.filter((w) => w.file === sources.find((s) => s.module === c.module)?.file)],
+      warnings: [
+        ...c.warnings,
+        ...extraWarnings.filter((w) => w.file === sources.find((s) => s.module === c.module)?.file),
+      ],
     })),
   };
 }

@@ -47,9 +47,9 @@ export type Specifier =
 
 const IDENT = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200C\u200D]*$/u;
 const RESERVED = new Set(
-  (
-    'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await arguments eval undefined NaN Infinity'
-  ).split(' '),
+  'break case catch class const continue debugger default delete do else enum export extends false finally for function if import in instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface package private protected public await arguments eval undefined NaN Infinity'.split(
+    ' ',
+  ),
 );
 
 /** A module name is a JavaScript identifier (S1.4). */
@@ -98,7 +98,11 @@ interface FnFrame {
 export function rewrite(js: string, moduleName: string): RewriteOutput {
   const problems: RewriteProblem[] = [];
   let program: AnyNode;
-  const opts: Options = { ecmaVersion: 'latest', sourceType: 'module', allowAwaitOutsideFunction: true };
+  const opts: Options = {
+    ecmaVersion: 'latest',
+    sourceType: 'module',
+    allowAwaitOutsideFunction: true,
+  };
   try {
     program = parse(js, opts) as unknown as AnyNode;
   } catch (e) {
@@ -117,7 +121,10 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
   const head: string[] = ['"use strict";'];
   const imports = new Set<string>();
   // local binding name → how to reach it
-  const moduleBindings = new Map<Declaration['node'], { module: string; imported: string | null }>();
+  const moduleBindings = new Map<
+    Declaration['node'],
+    { module: string; imported: string | null }
+  >();
   const usedModules = new Set<string>();
   let pkgCount = 0;
 
@@ -190,7 +197,9 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
               const name = id.name as string;
               addExport(
                 name,
-                decl.kind === 'const' ? `${propKey(name)}: ${name}` : `get ${propKey(name)}() { return ${name}; }`,
+                decl.kind === 'const'
+                  ? `${propKey(name)}: ${name}`
+                  : `get ${propKey(name)}() { return ${name}; }`,
               );
               const init = d.init as AnyNode | null;
               if (
@@ -229,7 +238,10 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
         for (const sp of stmt.specifiers as AnyNode[]) {
           const local = nameOf(sp.local as AnyNode);
           const exported = nameOf(sp.exported as AnyNode);
-          addExport(exported, `get ${propKey(exported)}() { return ${from}[${JSON.stringify(local)}]; }`);
+          addExport(
+            exported,
+            `get ${propKey(exported)}() { return ${from}[${JSON.stringify(local)}]; }`,
+          );
         }
       } else {
         for (const sp of stmt.specifiers as AnyNode[]) {
@@ -272,7 +284,8 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
           });
       } else {
         const v = cls.kind === 'api' ? '__hc.api' : `__hcP${pkgCount++}`;
-        if (cls.kind === 'package') head.push(`const ${v} = __hc.ns(__hcV.req(${JSON.stringify(spec)}));`);
+        if (cls.kind === 'package')
+          head.push(`const ${v} = __hc.ns(__hcV.req(${JSON.stringify(spec)}));`);
         if (exported) addExport(exported, `${propKey(exported)}: ${v}`);
         else exportEntries.push(`...__hc.star(${v})`);
       }
@@ -295,10 +308,15 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     if (callee.type === 'Identifier') {
       const decl = lookup(callee);
       const b = bindingOf(decl);
-      if (b) return b.imported ? { kind: 'q' as const, module: b.module, name: b.imported } : undefined;
+      if (b)
+        return b.imported ? { kind: 'q' as const, module: b.module, name: b.imported } : undefined;
       if (!decl) return undefined;
       if (decl.kind === 'function') return { kind: 'l' as const };
-      if (decl.kind === 'const' && (decl.node.init as AnyNode | null) && isFunctionNode(decl.node.init as AnyNode))
+      if (
+        decl.kind === 'const' &&
+        (decl.node.init as AnyNode | null) &&
+        isFunctionNode(decl.node.init as AnyNode)
+      )
         return { kind: 'l' as const };
       return undefined;
     }
@@ -311,7 +329,12 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     ) {
       const b = bindingOf(lookup(callee.object as AnyNode));
       if (b && b.imported === null)
-        return { kind: 'q' as const, module: b.module, name: (callee.property as AnyNode).name as string, obj: callee.object as AnyNode };
+        return {
+          kind: 'q' as const,
+          module: b.module,
+          name: (callee.property as AnyNode).name as string,
+          obj: callee.object as AnyNode,
+        };
     }
     return undefined;
   };
@@ -327,7 +350,9 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
         case 'FunctionDeclaration':
         case 'FunctionExpression':
         case 'ArrowFunctionExpression': {
-          const isMethod = parent?.type === 'MethodDefinition' || (parent?.type === 'Property' && (parent.method || parent.kind !== 'init'));
+          const isMethod =
+            parent?.type === 'MethodDefinition' ||
+            (parent?.type === 'Property' && (parent.method || parent.kind !== 'init'));
           const isAsync = !!node.async;
           const isGenerator = !!node.generator;
           const simpleParams = (node.params as AnyNode[]).every((p) => p.type === 'Identifier');
@@ -337,7 +362,11 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
             isAsync,
             isGenerator,
             drivable: !isMethod,
-            tailOk: isAsync && !isGenerator && simpleParams && (node.body as AnyNode).type === 'BlockStatement',
+            tailOk:
+              isAsync &&
+              !isGenerator &&
+              simpleParams &&
+              (node.body as AnyNode).type === 'BlockStatement',
             guard: 0,
             awaits: 0,
             tails: 0,
@@ -359,7 +388,8 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
           if (f?.tailOk && f.guard === 0 && arg?.type === 'CallExpression' && !arg.optional) {
             const callee = arg.callee as AnyNode;
             const probe = callee.type === 'MemberExpression' ? (callee.object as AnyNode) : callee;
-            if (probe.type === 'Identifier') pendingTails.set(probe, { ret: node, call: arg, frame: f });
+            if (probe.type === 'Identifier')
+              pendingTails.set(probe, { ret: node, call: arg, frame: f });
           }
           break;
         }
@@ -386,7 +416,11 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
           if (f) f.guard--;
           if (node.await) {
             if (!f) {
-              problems.push({ pos: node.start, message: 'top-level `for await` is not allowed: loading is synchronous (SPEC S1.5); move it into a function that a process runs' });
+              problems.push({
+                pos: node.start,
+                message:
+                  'top-level `for await` is not allowed: loading is synchronous (SPEC S1.5); move it into a function that a process runs',
+              });
             } else {
               f.awaits++;
               // The loop counts as one suspension for its whole run (its
@@ -400,7 +434,11 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
         case 'AwaitExpression': {
           const f = fnStack.at(-1);
           if (!f) {
-            problems.push({ pos: node.start, message: 'top-level `await` is not allowed: loading a module is synchronous (SPEC S1.5); do asynchronous work in a function that a process runs' });
+            problems.push({
+              pos: node.start,
+              message:
+                'top-level `await` is not allowed: loading a module is synchronous (SPEC S1.5); do asynchronous work in a function that a process runs',
+            });
             break;
           }
           f.awaits++;
@@ -409,7 +447,8 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
           break;
         }
         case 'MetaProperty':
-          if ((node.meta as AnyNode).name === 'import') ms.update(node.start, node.end, '__hcV.meta');
+          if ((node.meta as AnyNode).name === 'import')
+            ms.update(node.start, node.end, '__hcV.meta');
           break;
         case 'ImportExpression':
           ms.update(node.start, (node.source as AnyNode).start, '__hcV.imp(');
@@ -422,7 +461,9 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
       const tail = pendingTails.get(id);
       if (tail) {
         pendingTails.delete(id);
-        const target = tailTarget(tail.call.callee as AnyNode, (x) => (x === id ? decl : undefined));
+        const target = tailTarget(tail.call.callee as AnyNode, (x) =>
+          x === id ? decl : undefined,
+        );
         if (target) {
           emitTail(tail, target);
           tail.frame.tails++;
@@ -438,11 +479,17 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
         parent.type === 'UpdateExpression' ||
         key === 'left'
       ) {
-        problems.push({ pos: id.start, message: `'${id.name}' is an import from module '${b.module}' and cannot be assigned` });
+        problems.push({
+          pos: id.start,
+          message: `'${id.name}' is an import from module '${b.module}' and cannot be assigned`,
+        });
         return;
       }
       const isCallee = (n: AnyNode | undefined, k: string, child: AnyNode) =>
-        !!n && (n.type === 'CallExpression' || n.type === 'NewExpression') && k === 'callee' && n.callee === child;
+        !!n &&
+        (n.type === 'CallExpression' || n.type === 'NewExpression') &&
+        k === 'callee' &&
+        n.callee === child;
       let text: string;
       if (b.imported === null) {
         // namespace: `m.f(…)` / `new m.C()` go straight to the current version
@@ -464,7 +511,8 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
           ? `${handleVar(b.module)}.${b.imported}`
           : `${handleVar(b.module)}[${JSON.stringify(b.imported)}]`;
       }
-      if (parent.type === 'Property' && parent.shorthand) ms.update(id.start, id.end, `${id.name}: ${text}`);
+      if (parent.type === 'Property' && parent.shorthand)
+        ms.update(id.start, id.end, `${id.name}: ${text}`);
       else ms.update(id.start, id.end, text);
     },
   });
@@ -519,7 +567,10 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     if (node.type === 'FunctionDeclaration') {
       const name = (node.id as AnyNode).name as string;
       let block = blockOf.get(node);
-      if (block && (block.type === 'ExportNamedDeclaration' || block.type === 'ExportDefaultDeclaration'))
+      if (
+        block &&
+        (block.type === 'ExportNamedDeclaration' || block.type === 'ExportDefaultDeclaration')
+      )
         block = program;
       if (!block || block === program) head.push(`__hc.mark(${name});`);
       else if (block.type === 'BlockStatement' || block.type === 'StaticBlock')
@@ -536,16 +587,30 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     const decl = topNames.get(e.local);
     const b = bindingOf(decl);
     if (b) {
-      const acc = b.imported === null ? handleVar(b.module) : `${handleVar(b.module)}[${JSON.stringify(b.imported)}]`;
+      const acc =
+        b.imported === null
+          ? handleVar(b.module)
+          : `${handleVar(b.module)}[${JSON.stringify(b.imported)}]`;
       useModule(b.module);
       addExport(e.exported, `get ${propKey(e.exported)}() { return ${acc}; }`);
     } else if (!decl) {
-      problems.push({ pos: e.pos, message: `'${e.local}' is exported but not declared in this module` });
-    } else if (decl.kind === 'const' || decl.kind === 'function' || decl.kind === 'class' || decl.kind === 'import') {
+      problems.push({
+        pos: e.pos,
+        message: `'${e.local}' is exported but not declared in this module`,
+      });
+    } else if (
+      decl.kind === 'const' ||
+      decl.kind === 'function' ||
+      decl.kind === 'class' ||
+      decl.kind === 'import'
+    ) {
       addExport(e.exported, `${propKey(e.exported)}: ${e.local}`);
       if (e.exported === 'vsn' && decl.kind === 'const') {
         const init = decl.node.init as AnyNode | null;
-        if (init?.type === 'Literal' && (typeof init.value === 'string' || typeof init.value === 'number'))
+        if (
+          init?.type === 'Literal' &&
+          (typeof init.value === 'string' || typeof init.value === 'number')
+        )
           vsn = String(init.value);
       }
     } else {
@@ -553,7 +618,10 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     }
   }
 
-  for (const m of usedModules) head.push(`const ${handleVar(m)} = __hc.handle(${JSON.stringify(m)}), ${cellVar(m)} = __hc.cell(${JSON.stringify(m)});`);
+  for (const m of usedModules)
+    head.push(
+      `const ${handleVar(m)} = __hc.handle(${JSON.stringify(m)}), ${cellVar(m)} = __hc.cell(${JSON.stringify(m)});`,
+    );
   ms.prepend(`${head.join(' ')}\n`);
   ms.append(`\nreturn { __proto__: __hcV.proto, ${exportEntries.join(', ')} };\n`);
 

@@ -6,7 +6,15 @@
  */
 import type { Node } from 'acorn';
 
-export type DeclKind = 'import' | 'function' | 'class' | 'const' | 'let' | 'var' | 'param' | 'catch';
+export type DeclKind =
+  | 'import'
+  | 'function'
+  | 'class'
+  | 'const'
+  | 'let'
+  | 'var'
+  | 'param'
+  | 'catch';
 
 export interface Declaration {
   name: string;
@@ -72,7 +80,11 @@ export function patternNames(p: AnyNode, out: AnyNode[] = []): AnyNode[] {
   return out;
 }
 
-const FUNCTION_TYPES = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
+const FUNCTION_TYPES = new Set([
+  'FunctionDeclaration',
+  'FunctionExpression',
+  'ArrowFunctionExpression',
+]);
 
 export function isFunctionNode(n: AnyNode): boolean {
   return FUNCTION_TYPES.has(n.type);
@@ -126,28 +138,28 @@ export function resolve(
         s = s.declaration as AnyNode;
       if (s.type === 'VariableDeclaration' && s.kind !== 'var') {
         for (const d of s.declarations as AnyNode[])
-          for (const id of patternNames(d.id as AnyNode))
-            declare(scope, id, s.kind as DeclKind, d);
+          for (const id of patternNames(d.id as AnyNode)) declare(scope, id, s.kind as DeclKind, d);
       } else if (s.type === 'FunctionDeclaration' && s.id) {
         declare(scope, s.id as AnyNode, 'function', s);
       } else if (s.type === 'ClassDeclaration' && s.id) {
         declare(scope, s.id as AnyNode, 'class', s);
       } else if (s.type === 'ImportDeclaration') {
-        for (const sp of s.specifiers as AnyNode[]) declare(scope, sp.local as AnyNode, 'import', sp);
+        for (const sp of s.specifiers as AnyNode[])
+          declare(scope, sp.local as AnyNode, 'import', sp);
       }
     }
   };
 
-  const walk = (
-    node: AnyNode,
-    parent: AnyNode | undefined,
-    key: string,
-    scope: Scope,
-  ): void => {
+  const walk = (node: AnyNode, parent: AnyNode | undefined, key: string, scope: Scope): void => {
     visitor.enter?.(node, parent, key);
     switch (node.type) {
       case 'Identifier':
-        visitor.onRef?.({ id: node, parent: parent as AnyNode, key, decl: scope.lookup(node.name as string) });
+        visitor.onRef?.({
+          id: node,
+          parent: parent as AnyNode,
+          key,
+          decl: scope.lookup(node.name as string),
+        });
         break;
       case 'Program': {
         hoistVars(node, scope);
@@ -159,7 +171,8 @@ export function resolve(
       case 'FunctionExpression':
       case 'ArrowFunctionExpression': {
         const fs = new Scope(scope, true);
-        if (node.type === 'FunctionExpression' && node.id) declare(fs, node.id as AnyNode, 'function', node);
+        if (node.type === 'FunctionExpression' && node.id)
+          declare(fs, node.id as AnyNode, 'function', node);
         for (const p of node.params as AnyNode[])
           for (const id of patternNames(p)) declare(fs, id, 'param', node);
         // default values and computed keys in params are references
@@ -220,7 +233,8 @@ export function resolve(
         const init = (node.init ?? node.left) as AnyNode | null;
         if (init && init.type === 'VariableDeclaration' && init.kind !== 'var') {
           for (const d of init.declarations as AnyNode[])
-            for (const id of patternNames(d.id as AnyNode)) declare(ls, id, init.kind as DeclKind, d);
+            for (const id of patternNames(d.id as AnyNode))
+              declare(ls, id, init.kind as DeclKind, d);
         }
         walkChildren(node, ls);
         break;
@@ -270,7 +284,8 @@ export function resolve(
       case 'ExportNamedDeclaration':
         if (node.declaration) walk(node.declaration as AnyNode, node, 'declaration', scope);
         else if (!node.source)
-          for (const sp of node.specifiers as AnyNode[]) walk(sp.local as AnyNode, sp, 'local', scope);
+          for (const sp of node.specifiers as AnyNode[])
+            walk(sp.local as AnyNode, sp, 'local', scope);
         break;
       case 'ExportAllDeclaration':
         break;
@@ -298,7 +313,8 @@ export function resolve(
         return;
       case 'ObjectPattern':
         for (const prop of p.properties as AnyNode[]) {
-          if (prop.type === 'RestElement') walkPattern(prop.argument as AnyNode, prop, 'argument', scope);
+          if (prop.type === 'RestElement')
+            walkPattern(prop.argument as AnyNode, prop, 'argument', scope);
           else {
             if (prop.computed) walk(prop.key as AnyNode, prop, 'key', scope);
             walkPattern(prop.value as AnyNode, prop, 'value', scope);
@@ -306,7 +322,8 @@ export function resolve(
         }
         return;
       case 'ArrayPattern':
-        for (const el of p.elements as (AnyNode | null)[]) if (el) walkPattern(el, p, 'elements', scope);
+        for (const el of p.elements as (AnyNode | null)[])
+          if (el) walkPattern(el, p, 'elements', scope);
         return;
       case 'RestElement':
         walkPattern(p.argument as AnyNode, p, 'argument', scope);

@@ -5,7 +5,7 @@
  */
 import { badarg, HotcodeError } from '../errors.js';
 import { NONE } from './mailbox.js';
-import { Pid, type Ref, makeRef } from './pid.js';
+import { makeRef, Pid, type Ref } from './pid.js';
 import { EXIT_THROWN, type ExitReason, type Proc, ProcessTable } from './table.js';
 
 export const table = new ProcessTable();
@@ -28,7 +28,10 @@ export function spawnProcess(
   opts: SpawnOptions = {},
 ): { proc: Proc; ref: Ref | undefined } {
   if (typeof fn !== 'function') badarg(`spawn: expected a function, got ${typeof fn}`);
-  const parent = opts.link || opts.monitor ? table.requireSelf(opts.link ? 'spawnLink' : 'spawnMonitor') : table.checkCaller('spawn');
+  const parent =
+    opts.link || opts.monitor
+      ? table.requireSelf(opts.link ? 'spawnLink' : 'spawnMonitor')
+      : table.checkCaller('spawn');
   let ref: Ref | undefined;
   const proc = table.spawnFn(
     fn,
@@ -70,7 +73,10 @@ export function send<T>(dest: Pid | string, msg: T): T {
 export function receive<T = unknown>(): Promise<T>;
 export function receive<T>(match: (msg: unknown) => msg is T): Promise<T>;
 export function receive<T = unknown>(match: ((msg: T) => boolean) | undefined): Promise<T>;
-export function receive<T>(match: (msg: unknown) => msg is T, timeoutMs: number | 'infinity'): Promise<T | undefined>;
+export function receive<T>(
+  match: (msg: unknown) => msg is T,
+  timeoutMs: number | 'infinity',
+): Promise<T | undefined>;
 export function receive<T = unknown>(
   match: ((msg: T) => boolean) | undefined,
   timeoutMs: number | 'infinity',
@@ -82,17 +88,29 @@ export function receive<T = unknown>(
  * @example
  * const msg = await receive((m): m is { type: 'inc' } => (m as { type?: string }).type === 'inc', 1000);
  */
-export function receive(match?: (msg: never) => boolean, timeoutMs?: number | 'infinity'): Promise<unknown> {
+export function receive(
+  match?: (msg: never) => boolean,
+  timeoutMs?: number | 'infinity',
+): Promise<unknown> {
   const p = table.requireSelf('receive()');
-  if (match !== undefined && typeof match !== 'function') badarg('receive: match must be a function or undefined');
+  if (match !== undefined && typeof match !== 'function')
+    badarg('receive: match must be a function or undefined');
   const m = match as ((msg: unknown) => boolean) | undefined;
   const msg = p.mailbox.take(m);
   if (msg !== NONE) return Promise.resolve(msg);
   if (timeoutMs === 0) return Promise.resolve(undefined);
-  if (timeoutMs !== undefined && timeoutMs !== 'infinity' && (typeof timeoutMs !== 'number' || timeoutMs < 0))
+  if (
+    timeoutMs !== undefined &&
+    timeoutMs !== 'infinity' &&
+    (typeof timeoutMs !== 'number' || timeoutMs < 0)
+  )
     badarg('receive: timeoutMs must be a non-negative number or "infinity"');
   const promise = new Promise(captureResolve);
-  const w = { resolve: captured!, match: m, timer: undefined as ReturnType<typeof setTimeout> | undefined };
+  const w = {
+    resolve: captured!,
+    match: m,
+    timer: undefined as ReturnType<typeof setTimeout> | undefined,
+  };
   captured = undefined;
   {
     const resolve = w.resolve;
@@ -122,7 +140,8 @@ const timers = new Map<Ref, TimerEntry>();
 export function sendAfter(ms: number, dest: Pid | string, msg: unknown): Ref {
   table.checkCaller('sendAfter');
   if (typeof ms !== 'number' || ms < 0) badarg('sendAfter: ms must be a non-negative number');
-  if (!(dest instanceof Pid) && typeof dest !== 'string') badarg('sendAfter: dest must be a Pid or a name');
+  if (!(dest instanceof Pid) && typeof dest !== 'string')
+    badarg('sendAfter: dest must be a Pid or a name');
   const ref = makeRef();
   const timer = setTimeout(() => {
     timers.delete(ref);
@@ -220,7 +239,8 @@ export function signal(): AbortSignal {
 
 export function register(name: string, pid: Pid): true {
   table.checkCaller('register');
-  if (typeof name !== 'string' || name === '') badarg('register: the name must be a non-empty string');
+  if (typeof name !== 'string' || name === '')
+    badarg('register: the name must be a non-empty string');
   if (!(pid instanceof Pid)) badarg(`register: expected a Pid, got ${typeof pid}`);
   if (table.names.has(name)) badarg(`register: the name '${name}' is already registered`);
   const p = table.lookup(pid);

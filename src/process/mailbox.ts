@@ -78,7 +78,8 @@ export class Mailbox {
     const items = this.items;
     if (items === undefined || this.head >= items.length) return NONE;
     if (match === undefined) return this.takeAt(items, this.head);
-    for (let i = this.head; i < items.length; i++) if (match(items[i])) return this.takeAt(items, i);
+    for (let i = this.head; i < items.length; i++)
+      if (match(items[i])) return this.takeAt(items, i);
     return NONE;
   }
 
@@ -108,7 +109,8 @@ export class Mailbox {
     this.items = undefined;
     this.head = 0;
     if (this.waiter?.timer !== undefined) clearTimeout(this.waiter.timer);
-    if (this.more !== undefined) for (const w of this.more) if (w.timer !== undefined) clearTimeout(w.timer);
+    if (this.more !== undefined)
+      for (const w of this.more) if (w.timer !== undefined) clearTimeout(w.timer);
     this.waiter = undefined;
     this.more = undefined;
   }

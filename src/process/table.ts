@@ -66,7 +66,10 @@ export class Proc {
 
 /** Where crash reports go (SPEC S5.1: OTP's crash report). Users may redirect it. */
 export interface Logger {
-  error(message: string, meta: { pid: Pid; reason: ExitReason; name?: string; initialCall?: string }): void;
+  error(
+    message: string,
+    meta: { pid: Pid; reason: ExitReason; name?: string; initialCall?: string },
+  ): void;
 }
 
 export const defaultLogger: Logger = {
@@ -76,10 +79,14 @@ export const defaultLogger: Logger = {
 };
 
 /** A stackless error thrown into a killed process's code (S4.4). */
-export const KILLED_ERROR: Error & { code: string } = Object.assign(Object.create(HotcodeError.prototype), {
-  code: 'killed',
-  message: 'this process was killed (its code was purged, or it got exit reason kill); it runs no more code',
-});
+export const KILLED_ERROR: Error & { code: string } = Object.assign(
+  Object.create(HotcodeError.prototype),
+  {
+    code: 'killed',
+    message:
+      'this process was killed (its code was purged, or it got exit reason kill); it runs no more code',
+  },
+);
 
 export class ProcessTable {
   readonly als = new AsyncLocalStorage<Proc>();
@@ -113,7 +120,10 @@ export class ProcessTable {
 
   private noproc(p: Proc, what: string): Error {
     if (p.exitReason === 'killed') return KILLED_ERROR;
-    return new HotcodeError('noproc', `${what}: process ${p.pid} has exited; its code runs no more`);
+    return new HotcodeError(
+      'noproc',
+      `${what}: process ${p.pid} has exited; its code runs no more`,
+    );
   }
 
   lookup(pid: Pid): Proc | undefined {
@@ -171,7 +181,8 @@ export class ProcessTable {
     if (p.monitoredBy !== undefined) {
       for (const [ref, owner] of p.monitoredBy) {
         owner.monitors?.delete(ref); // a monitor fires once (OTP)
-        if (owner.alive) owner.mailbox.deliver({ type: 'DOWN', ref, pid: p.pid, reason } satisfies DownMessage);
+        if (owner.alive)
+          owner.mailbox.deliver({ type: 'DOWN', ref, pid: p.pid, reason } satisfies DownMessage);
       }
       p.monitoredBy = undefined;
     }
@@ -269,7 +280,9 @@ export class ProcessTable {
 
   private crashReport(p: Proc, reason: ExitReason): void {
     const what =
-      reason instanceof Error ? (reason.stack ?? `${reason.name}: ${reason.message}`) : formatReason(reason);
+      reason instanceof Error
+        ? (reason.stack ?? `${reason.name}: ${reason.message}`)
+        : formatReason(reason);
     const who = p.name !== undefined ? `${p.pid} (${p.name})` : String(p.pid);
     const started = p.initialCall !== undefined ? ` started as ${p.initialCall}` : '';
     try {
@@ -292,7 +305,12 @@ export class ProcessTable {
  * process in the AsyncLocalStorage (an idle process costs ~450 B less than
  * with an async wrapper frame).
  */
-function startProcess(table: ProcessTable, p: Proc, fn: (...args: never[]) => unknown, args: readonly unknown[]): void {
+function startProcess(
+  table: ProcessTable,
+  p: Proc,
+  fn: (...args: never[]) => unknown,
+  args: readonly unknown[],
+): void {
   let result: unknown;
   try {
     result = (fn as (...a: readonly unknown[]) => unknown)(...args);
@@ -303,7 +321,11 @@ function startProcess(table: ProcessTable, p: Proc, fn: (...args: never[]) => un
   if (result instanceof Promise) {
     currentTable = table;
     result.then(onProcessReturn, onProcessThrow);
-  } else if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+  } else if (
+    result !== null &&
+    typeof result === 'object' &&
+    typeof (result as PromiseLike<unknown>).then === 'function'
+  ) {
     Promise.resolve(result).then(onProcessReturn, onProcessThrow);
     currentTable = table;
   } else queueMicrotask(onProcessReturn);
@@ -337,7 +359,9 @@ export function isQuietReason(reason: ExitReason): boolean {
     reason === 'killed' ||
     reason === 'noproc' ||
     reason === KILLED_ERROR ||
-    (typeof reason === 'object' && reason !== null && (reason as { shutdown?: unknown }).shutdown !== undefined)
+    (typeof reason === 'object' &&
+      reason !== null &&
+      (reason as { shutdown?: unknown }).shutdown !== undefined)
   );
 }
 

@@ -1,0 +1,163 @@
+// `npm run bench` — builds, then runs every benchmark, prints a table and writes
+// bench/results.json = { node, results: [{ id, value, unit, target, met, detail }] }.
+//
+//   node --expose-gc bench/run.js                 everything (results.json rewritten)
+//   node --expose-gc bench/run.js procs. purge.   only ids starting with one of the prefixes
+//                                                 (their entries are replaced in results.json)
+//
+// Groups that need a hotcode node run in child processes (one node per OS process,
+// clean heaps). See docs/benchmarks.md for what each id measures.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { benchCore, groups as coreGroups } from './core.js';
+import { benchGate, groups as gateGroups } from './gate.js';
+import { benchDir, round } from './util.js';
+
+/** Targets (DESIGN.md "Numbers to reach" and the issues): [op, bound]. */
+const TARGETS = {
+  'call.qualified': ['<=', 1.1],
+  'call.external_ref': ['<=', 3],
+  'load.object_file_ms': ['<=', 0.5],
+  'compile.file_50_lines_ms': ['<=', 10],
+  'compile.file_1000_lines_ms': ['<=', 40],
+  'await.instrumented': ['<=', 1.2],
+  'procs.pingpong_rt_per_s': ['>=', 4_000_000],
+  'procs.spawn_us': ['<=', 3],
+  'procs.spawn_bytes': ['<=', 1024],
+  'purge.kill_100k_ms': ['<=', 100],
+  'purge.soft_100k_bystanders_ms': ['<=', 1],
+  'reload.heap_per_version_kb': ['<=', 1],
+  'procs.tailcall_bytes_per_msg': ['<=', 1],
+  'typegate.c_50_lines_ms': ['<=', 50],
+  'typegate.signature_edit_ms': ['<=', 80],
+  'typegate.vs_tsc': ['<=', 0.1],
+  'typegate.heap_growth_mb_1000': ['<=', 20],
+  'typegate.main_thread_pause_ms': ['<=', 5],
+  'genserver.call_per_s': ['>=', 1_000_000],
+  'upgrade.pause_ms': ['<=', 5],
+  'upgrade.requests_failed': ['<=', 0],
+};
+
+const prefixes = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const wanted = (id) => prefixes.length === 0 || prefixes.some((p) => id.startsWith(p));
+/** Whether a source whose ids start with one of `idPrefixes` may have wanted ids. */
+const mayWant = (idPrefixes) =>
+  prefixes.length === 0 || prefixes.some((p) => idPrefixes.some((q) => q.startsWith(p) || p.startsWith(q)));
+
+const results = [];
+const notes = [];
+
+function fmt(v) {
+  if (v === null || v === undefined) return '—';
+  if (typeof v !== 'number') return String(v);
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
+  return String(round(v, Math.abs(v) < 0.1 ? 4 : 3));
+}
+
+function add(r) {
+  if (!wanted(r.id)) return;
+  const t = TARGETS[r.id];
+  const entry = { id: r.id, value: r.value, unit: r.unit };
+  if (t) {
+    entry.target = `${t[0]} ${t[1]}`;
+    entry.met = typeof r.value === 'number' ? (t[0] === '<=' ? r.value <= t[1] : r.value >= t[1]) : false;
+  }
+  if (r.detail) entry.detail = r.detail;
+  if (r.note) entry.note = r.note;
+  if (r.error) entry.error = r.error;
+  const i = results.findIndex((x) => x.id === r.id);
+  if (i >= 0) results[i] = entry;
+  else results.push(entry);
+  const mark = entry.met === undefined ? ' ' : entry.met ? '✓' : '✗';
+  console.log(
+    `${mark} ${r.id.padEnd(32)} ${fmt(r.value).padStart(12)} ${String(r.unit ?? '').padEnd(6)} ${entry.target ?? ''}${r.error ? `  ERROR ${r.error}` : ''}`,
+  );
+}
+
+async function timed(label, fn) {
+  const t = performance.now();
+  try {
+    await fn();
+  } catch (e) {
+    notes.push(`${label}: failed: ${String(e?.message ?? e).split('\n')[0]}`);
+    console.log(`  ${label} failed: ${e?.stack ?? e}`);
+  }
+  console.log(`  (${label}: ${((performance.now() - t) / 1000).toFixed(1)} s)`);
+}
+
+/** A benchmark file owned by someone else: imported if it exists. */
+async function optional(file, fn) {
+  const path = join(benchDir, file);
+  if (!existsSync(path)) {
+    notes.push(`bench/${file} does not exist yet: skipped`);
+    console.log(`  bench/${file} does not exist yet: skipped`);
+    return;
+  }
+  await timed(file, async () => fn(await import(pathToFileURL(path).href)));
+}
+
+const t0 = performance.now();
+console.log(`hotcode benchmarks on Node ${process.version}${prefixes.length ? ` (only ${prefixes.join(' ')})` : ''}\n`);
+
+const coreIds = Object.values(coreGroups).flatMap((g) => g.ids);
+if (coreIds.some(wanted)) await timed('core', () => benchCore(wanted, add));
+
+const gateIds = Object.values(gateGroups).flatMap((g) => g.ids);
+if (gateIds.some(wanted)) await timed('gate', async () => (await benchGate()).forEach(add));
+
+// The type gate engine measured directly (bench/typegate.js): its heap growth is an
+// issue id; its check times are the engine's share of typegate.c_50_lines_ms and
+// typegate.signature_edit_ms, attached to those entries as detail.engineMs.
+if (mayWant(['typegate.'])) {
+  await optional('typegate.js', async (m) => {
+    if (typeof m.benchTypegateHeap === 'function' && wanted('typegate.heap_growth_mb_1000'))
+      (await m.benchTypegateHeap()).forEach(add);
+    if (typeof m.benchTypegate === 'function' && (wanted('typegate.c_50') || wanted('typegate.signature'))) {
+      for (const r of await m.benchTypegate()) {
+        const mine = results.find((x) => x.id === r.id);
+        if (mine) {
+          mine.detail = { ...mine.detail, engineMs: round(r.value) };
+          console.log(`  ${r.id} engine only (createTypeGate().check): ${fmt(r.value)} ${r.unit}`);
+        } else add(r);
+      }
+    }
+  });
+}
+
+if (mayWant(['watch.'])) {
+  await optional('watch.js', async (m) => {
+    if (typeof m.benchWatch !== 'function') throw new Error('bench/watch.js exports no benchWatch()');
+    (await m.benchWatch()).forEach(add);
+  });
+}
+
+if (mayWant(['genserver.', 'upgrade.'])) {
+  await optional('behaviours.js', async (m) => {
+    if (typeof m.benchBehaviours !== 'function') throw new Error('bench/behaviours.js exports no benchBehaviours()');
+    (await m.benchBehaviours()).forEach(add);
+  });
+}
+
+// ---- results.json -------------------------------------------------------------------
+
+const file = join(benchDir, 'results.json');
+let out = results;
+if (prefixes.length && existsSync(file)) {
+  // A subset run replaces its own ids and keeps the others.
+  try {
+    const old = JSON.parse(readFileSync(file, 'utf8')).results ?? [];
+    out = [...old.filter((r) => !results.some((x) => x.id === r.id)), ...results];
+  } catch {
+    out = results;
+  }
+}
+const order = Object.keys(TARGETS);
+const rank = (id) => (order.includes(id) ? order.indexOf(id) : order.length);
+out.sort((a, b) => rank(a.id) - rank(b.id));
+writeFileSync(file, `${JSON.stringify({ node: process.version, results: out }, null, 2)}\n`);
+
+const missed = results.filter((r) => r.met === false);
+console.log(`\n${results.length} results, ${missed.length} missed target${missed.length === 1 ? '' : 's'}${missed.length ? `: ${missed.map((r) => r.id).join(', ')}` : ''}`);
+for (const n of notes) console.log(`note: ${n}`);
+console.log(`wrote bench/results.json in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
