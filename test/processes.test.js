@@ -341,6 +341,6 @@ describe('S0.2 code outside processes', () => {
     fire();
     await gate;
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(seen, ['killed']);
+    assert.deepEqual(seen, ['noproc']);
   });
 });

@@ -118,11 +118,11 @@ export class ProcessTable {
     return p;
   }
 
+  /** S0.2: a runtime call from a process that has exited (a late callback, a killed process's code). */
   private noproc(p: Proc, what: string): Error {
-    if (p.exitReason === 'killed') return KILLED_ERROR;
     return new HotcodeError(
       'noproc',
-      `${what}: process ${p.pid} has exited; its code runs no more`,
+      `${what}: process ${p.pid} has exited (${formatReason(p.exitReason)}); its code runs no more`,
     );
   }
 
