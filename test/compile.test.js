@@ -275,3 +275,36 @@ describe('stack traces', () => {
     assert.throws(closure, (e) => e.stack.includes(`${join(p.src, 'thrower.ts')}:3:`));
   });
 });
+
+describe('rewrites keep JavaScript semantics', () => {
+  it('labels on for await, async arrows with expression bodies, methods, generators, shadowing', async () => {
+    writeSource(
+      p,
+      'shapes.ts',
+      [
+        "import * as self from './shapes';",
+        'async function* gen(n: number) { for (let i = 0; i < n; i++) { await null; yield i; } }',
+        'export async function labeled(): Promise<number> {',
+        '  let sum = 0;',
+        '  outer: for await (const i of gen(5)) {',
+        '    for (const j of [1, 2]) { if (j === 2) continue outer; sum += i * j; }',
+        '  }',
+        '  return sum;',
+        '}',
+        'export const arrow = async (x: number) => ({ v: await Promise.resolve(x) });',
+        'export class Box { constructor(readonly v: number) {} async get() { await null; return this.v; } }',
+        'export async function viaMethod(): Promise<number> { return new self.Box(7).get(); }',
+        'export async function defaults(a = 1, b = a + 1): Promise<number> { await null; return self.sum(a, b); }',
+        'export function sum(a: number, b: number): number { return a + b; }',
+        'export async function shadow(): Promise<number> { const self = { sum: () => 100 }; return self.sum(); }',
+      ].join('\n'),
+    );
+    assert.deepEqual(await c('shapes'), { module: 'shapes' });
+    const m = mod('shapes');
+    assert.equal(await m.labeled(), 10);
+    assert.deepEqual(await m.arrow(3), { v: 3 });
+    assert.equal(await m.viaMethod(), 7);
+    assert.equal(await m.defaults(), 3);
+    assert.equal(await m.shadow(), 100);
+  });
+});

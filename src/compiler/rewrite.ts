@@ -395,7 +395,7 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
         }
       }
     },
-    leave(node) {
+    leave(node, parent) {
       ancestors.pop();
       switch (node.type) {
         case 'FunctionDeclaration':
@@ -425,8 +425,19 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
               f.awaits++;
               // The loop counts as one suspension for its whole run (its
               // implicit awaits); awaits in its body count on their own.
-              ms.appendRight(node.start, '{ (__hc_c ||= __hcV.c()).n++; try { ');
-              ms.appendLeft(node.end, ' } finally { --__hc_c.n < 0 && __hc.k(); } }');
+              // A label must stay on the loop (`continue outer`): wrap the labeled statement.
+              let wrapped: AnyNode = node;
+              if (parent?.type === 'LabeledStatement') {
+                wrapped = parent;
+                for (
+                  let i = ancestors.length - 2;
+                  i >= 0 && ancestors[i]!.type === 'LabeledStatement';
+                  i--
+                )
+                  wrapped = ancestors[i]!;
+              }
+              ms.appendRight(wrapped.start, '{ (__hc_c ||= __hcV.c()).n++; try { ');
+              ms.appendLeft(wrapped.end, ' } finally { --__hc_c.n < 0 && __hc.k(); } }');
             }
           }
           break;
