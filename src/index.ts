@@ -33,12 +33,14 @@ import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/tab
 import type {
   AtomicLoadResult,
   CManyResult,
+  CompileFailed,
   CompileManyResult,
   CompileOptions,
   CompileResult,
   CResult,
   Handle,
   LoadResult,
+  NoSource,
   ModuleArg,
   PreparedCode,
   PrepareResult,
@@ -346,18 +348,26 @@ async function compileFile(
   options: CompileOptions = {},
 ): Promise<CompileResult | CompileManyResult> {
   const names = moduleList(module, 'compile.file');
-  const node = currentNode('compile.file');
+  const out = await compileStep('compile.file', names, options);
+  if (!out.ok) return out.failure;
+  return Array.isArray(module) ? { modules: out.results } : out.results[0]!;
+}
+
+/** The compile step shared by compile.file and c: sources → gate → object files written. */
+async function compileStep(what: string, names: string[], options: CompileOptions) {
+  const node = currentNode(what);
   const out = await compileModules({
     modules: names,
     srcDirs: node.options.src,
     outDir: node.options.out,
     gate: gateFor(options.typecheck),
   });
-  if (!out.ok)
-    return out.error === 'nofile'
+  if (out.ok) return out;
+  const failure: CompileFailed | NoSource =
+    out.error === 'nofile'
       ? explain({ error: 'nofile' as const }, out.module)
       : { error: 'compile', diagnostics: out.diagnostics };
-  return Array.isArray(module) ? { modules: out.results } : out.results[0]!;
+  return { ok: false as const, failure };
 }
 
 /** The compiler (OTP's `compile`): `compile.file(M)` writes the object file, it does not load it (S6.1). */
@@ -375,22 +385,14 @@ export async function c(
   options: CompileOptions = {},
 ): Promise<CResult | CManyResult> {
   const names = moduleList(module, 'c');
-  const node = currentNode('c');
+  currentNode('c');
   const sticky = names.filter((n) => server.isStickyName(n));
   if (sticky.length) {
     if (!Array.isArray(module)) return { error: 'sticky_directory' };
     return { error: sticky.map((m) => ({ module: m, error: 'sticky_directory' as const })) };
   }
-  const out = await compileModules({
-    modules: names,
-    srcDirs: node.options.src,
-    outDir: node.options.out,
-    gate: gateFor(options.typecheck),
-  });
-  if (!out.ok)
-    return out.error === 'nofile'
-      ? explain({ error: 'nofile' as const }, out.module)
-      : { error: 'compile', diagnostics: out.diagnostics };
+  const out = await compileStep('c', names, options);
+  if (!out.ok) return out.failure;
   const r = server.loadCompiled(
     out.compiled.map((x) => ({ module: x.module, file: x.file, text: x.text })),
   );

@@ -132,7 +132,9 @@ export function startShell(options: ShellOptions): Shell {
   // ---- the shell process -----------------------------------------------------------------
   let proc: ShellProc;
   let closing = false;
-  let busy = false;
+  /** User lines being evaluated (more than one only with piped input). */
+  let busy = 0;
+  let drained: (() => void) | undefined;
   let lastDeath: { pid: Pid; reason: unknown } | undefined;
 
   function spawnShellProcess(): void {
@@ -185,7 +187,7 @@ export function startShell(options: ShellOptions): Shell {
 
   /** Prints above the prompt and redraws what was being typed. */
   function notify(text: string): void {
-    if (busy || !terminal || closing) {
+    if (busy > 0 || !terminal || closing) {
       print(text);
       return;
     }
@@ -252,6 +254,7 @@ export function startShell(options: ShellOptions): Shell {
   // ---- evaluation in the shell process ---------------------------------------------------
   const original = r.eval;
   let userLine = false;
+  let awaited = 0;
   r.prependListener('line', () => {
     userLine = true;
     refreshModules();
@@ -263,9 +266,9 @@ export function startShell(options: ShellOptions): Shell {
       internal.table.als.run(proc, () => original.call(r, code, ctx, file, cb));
       return;
     }
-    busy = true;
+    busy++;
     const done = (err: Error | null, result?: unknown) => {
-      busy = false;
+      settled();
       cb(err, result);
     };
     internal.table.als.run(proc, () =>
@@ -275,24 +278,27 @@ export function startShell(options: ShellOptions): Shell {
           return;
         }
         // A promise value is awaited, with the REPL's own top-level await (input paused, Ctrl+C).
-        Object.defineProperty(ctx, '__hotcodeResult', {
-          value: result,
-          configurable: true,
-          writable: true,
-        });
+        // Each in its own slot: with piped input, the next line may be evaluated meanwhile.
+        const slot = `__hotcodeResult${++awaited}`;
+        Object.defineProperty(ctx, slot, { value: result, configurable: true, writable: true });
         internal.table.als.run(proc, () =>
-          original.call(r, 'await __hotcodeResult\n', ctx, file, (e2, r2) => {
-            delete (ctx as Record<string, unknown>).__hotcodeResult;
+          original.call(r, `await ${slot}\n`, ctx, file, (e2, r2) => {
+            delete (ctx as Record<string, unknown>)[slot];
             done(e2, r2);
           }),
         );
       }),
     );
   };
+  function settled(): void {
+    busy = Math.max(0, busy - 1);
+    if (busy === 0) drained?.();
+  }
   // Errors of an evaluation reach the REPL's domain, not our callback.
   r._domain.prependListener('error', (e: unknown) => {
-    busy = false;
-    delete (r.context as Record<string, unknown>).__hotcodeResult;
+    settled();
+    for (const k of Object.getOwnPropertyNames(r.context))
+      if (k.startsWith('__hotcodeResult')) delete (r.context as Record<string, unknown>)[k];
     if ((e as { code?: unknown })?.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') {
       // The interrupted expression may have left a receive pending: it must not take the next message.
       proc.mailbox.waiter = undefined;
@@ -393,7 +399,9 @@ export function startShell(options: ShellOptions): Shell {
   const closed = new Promise<void>((resolve) => {
     r.on('exit', () => {
       closing = true;
-      resolve();
+      // Input ended (Ctrl+D, end of a pipe): let the lines still being evaluated finish.
+      if (busy === 0) resolve();
+      else drained = resolve;
     });
   });
 
