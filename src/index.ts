@@ -30,6 +30,7 @@ import { table } from './process/api.js';
 import { countersOf, isUsedBy } from './process/frames.js';
 import { Pid, type Ref } from './process/pid.js';
 import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
+import { EXIT_THROWN } from './process/table.js';
 import type {
   AtomicLoadResult,
   CManyResult,
@@ -40,8 +41,8 @@ import type {
   CResult,
   Handle,
   LoadResult,
-  NoSource,
   ModuleArg,
+  NoSource,
   PreparedCode,
   PrepareResult,
   StartOptions,
@@ -545,6 +546,16 @@ export const internal = Object.freeze({
   isModuleName,
   server,
   table,
+  /** The marker `exit(reason)` unwinds the exiting process's code with. */
+  isExitUnwind: (e: unknown): boolean => e === EXIT_THROWN,
+  /**
+   * Starts the type gate's checker ahead of the first `c` (it takes ~1.5 s to
+   * load TypeScript in its worker): the shell and watch mode call this at start.
+   */
+  warmTypeGate: async (): Promise<void> => {
+    const node = currentNode('warmTypeGate');
+    if (node.options.typecheck) await (await typeGate(node)).warm();
+  },
   /** For `upgrade`'s rollback (S8.4): see CodeServer.snapshotVersions. */
   snapshotVersions: (module: string) => server.snapshotVersions(module),
   restoreVersions: (snap: ReturnType<typeof server.snapshotVersions>) =>

@@ -28,6 +28,7 @@ export interface ResolvedOptions {
 
 /** The type gate as the node uses it (typegate/ implements it). */
 export interface NodeTypeGate {
+  warm(): Promise<void>;
   check(req: {
     changed: { module: string; file: string; text: string }[];
     loaded: { module: string; file: string; text: string }[];

@@ -17,6 +17,7 @@ import {
   code,
   compile,
   type Diagnostic,
+  internal,
   mod,
   processes,
   receive,
@@ -176,6 +177,8 @@ async function makeStale(s: Settings, report: (line: string) => void): Promise<v
 
 async function shellCommand(s: Settings): Promise<never> {
   await start(s.start);
+  // The first type check loads TypeScript (~1.5 s): do it while the user types.
+  void internal.warmTypeGate().catch(() => {});
   const out = createStyle(wantsColor(process.stdout));
   await makeStale(s, (line) => process.stdout.write(`${line}\n`));
   const history = process.env.HOTCODE_HISTORY ?? join(s.start.root, '.hotcode_history');

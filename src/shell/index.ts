@@ -107,7 +107,7 @@ type ShellProc = NonNullable<ReturnType<typeof internal.table.current>>;
 
 /** `exit(reason)` unwinds the calling process's code with this marker (process/table.ts EXIT_THROWN). */
 function isExitUnwind(e: unknown): boolean {
-  return e instanceof Error && e.message === 'process exited' && e.stack === undefined;
+  return internal.isExitUnwind(e);
 }
 
 export function version(): string {
