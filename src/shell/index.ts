@@ -324,7 +324,8 @@ export function startShell(options: ShellOptions): Shell {
     refreshModules();
     // `counter.` / `counter.in`: the module's exports (Tab loads the module first).
     const member = /(?:^|[^\w$.])([A-Za-z_$][\w$]*)\.([\w$]*)$/.exec(line);
-    if (member && isModuleGlobal(member[1]!)) {
+    // (genServer, sys and supervisor are API globals and loaded modules at once)
+    if (member && (isModuleGlobal(member[1]!) || api.code.isLoaded(member[1]!) !== false)) {
       const [, name, partial] = member as unknown as [string, string, string];
       let keys: string[] = [];
       try {
