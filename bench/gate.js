@@ -59,13 +59,13 @@ function modules() {
   return m;
 }
 
-async function typedC(api, name) {
-  const r = await api.c(name);
+async function typedC(api, name, typecheck = true) {
+  const r = await api.c(name, { typecheck });
   if (r.error) throw new Error(`c(${name}) refused: ${JSON.stringify(r).slice(0, 500)}`);
 }
 
 /** Times warm typed c(M) after writing `make(n)`; with `watchPause`, the longest timer lateness instead. */
-async function timeC(api, project, name, make, { watchPause = false, counter }) {
+async function timeC(api, project, name, make, { watchPause = false, counter, typecheck = true }) {
   const times = [];
   const pauses = [];
   for (let i = 0; i < WARMUP + RUNS; i++) {
@@ -82,7 +82,7 @@ async function timeC(api, project, name, make, { watchPause = false, counter }) 
     if (watchPause) await new Promise((r) => setTimeout(r, 5)); // the interval is running
     last = performance.now();
     const t = performance.now();
-    await typedC(api, name);
+    await typedC(api, name, typecheck);
     const dt = performance.now() - t;
     if (timer) {
       // The stall that the call's last synchronous stretch caused shows at the next tick.
@@ -101,7 +101,9 @@ async function timeC(api, project, name, make, { watchPause = false, counter }) 
 function coldTsc(projectRoot) {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const t = performance.now();
-  execFileSync(process.execPath, [tsc, '--noEmit', '-p', join(projectRoot, 'tsconfig.json')], { stdio: 'pipe' });
+  execFileSync(process.execPath, [tsc, '--noEmit', '-p', join(projectRoot, 'tsconfig.json')], {
+    stdio: 'pipe',
+  });
   return performance.now() - t;
 }
 
@@ -115,11 +117,25 @@ async function groupGate() {
     await typedC(api, 'shapes');
     const firstMs = performance.now() - t;
     t = performance.now();
-    for (const m of ['report', 'scaler', ...Array.from({ length: IMPORTERS }, (_, i) => `user${i}`)]) await typedC(api, m);
+    for (const m of [
+      'report',
+      'scaler',
+      ...Array.from({ length: IMPORTERS }, (_, i) => `user${i}`),
+    ])
+      await typedC(api, m);
     const counter = { n: 0 };
     const body = await timeC(api, project, 'shapes', (n) => fiftyLines(n), { counter });
     const signature = await timeC(api, project, 'scaler', (n) => scaler(n), { counter });
-    const paused = await timeC(api, project, 'shapes', (n) => fiftyLines(n), { watchPause: true, counter });
+    const paused = await timeC(api, project, 'shapes', (n) => fiftyLines(n), {
+      watchPause: true,
+      counter,
+    });
+    // The same with the gate off: the main thread's own share (compile, write, load).
+    const untyped = await timeC(api, project, 'shapes', (n) => fiftyLines(n), {
+      watchPause: true,
+      counter,
+      typecheck: false,
+    });
     const tscRuns = [coldTsc(project.root), coldTsc(project.root), coldTsc(project.root)];
     const tscMs = median(tscRuns);
     return [
@@ -133,7 +149,11 @@ async function groupGate() {
         id: 'typegate.signature_edit_ms',
         value: round(signature.ms),
         unit: 'ms',
-        detail: { runs: RUNS, importers: IMPORTERS, edit: 'widening (adds an optional parameter): type-checks and loads' },
+        detail: {
+          runs: RUNS,
+          importers: IMPORTERS,
+          edit: 'widening (adds an optional parameter): type-checks and loads',
+        },
       },
       {
         id: 'typegate.main_thread_pause_ms',
@@ -143,6 +163,8 @@ async function groupGate() {
           runs: RUNS,
           worstMs: round(paused.worstPause),
           cMsWithTimer: round(paused.ms),
+          untypedPauseMs: round(untyped.pause),
+          untypedCMs: round(untyped.ms),
           method: 'median over warm typed c(M) of the largest 1 ms interval lateness',
         },
       },
@@ -160,7 +182,12 @@ async function groupGate() {
 
 export const groups = {
   gate: {
-    ids: ['typegate.c_50_lines_ms', 'typegate.signature_edit_ms', 'typegate.main_thread_pause_ms', 'typegate.vs_tsc'],
+    ids: [
+      'typegate.c_50_lines_ms',
+      'typegate.signature_edit_ms',
+      'typegate.main_thread_pause_ms',
+      'typegate.vs_tsc',
+    ],
     fn: groupGate,
   },
 };

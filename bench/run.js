@@ -43,7 +43,8 @@ const prefixes = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const wanted = (id) => prefixes.length === 0 || prefixes.some((p) => id.startsWith(p));
 /** Whether a source whose ids start with one of `idPrefixes` may have wanted ids. */
 const mayWant = (idPrefixes) =>
-  prefixes.length === 0 || prefixes.some((p) => idPrefixes.some((q) => q.startsWith(p) || p.startsWith(q)));
+  prefixes.length === 0 ||
+  prefixes.some((p) => idPrefixes.some((q) => q.startsWith(p) || p.startsWith(q)));
 
 const results = [];
 const notes = [];
@@ -61,7 +62,8 @@ function add(r) {
   const entry = { id: r.id, value: r.value, unit: r.unit };
   if (t) {
     entry.target = `${t[0]} ${t[1]}`;
-    entry.met = typeof r.value === 'number' ? (t[0] === '<=' ? r.value <= t[1] : r.value >= t[1]) : false;
+    entry.met =
+      typeof r.value === 'number' ? (t[0] === '<=' ? r.value <= t[1] : r.value >= t[1]) : false;
   }
   if (r.detail) entry.detail = r.detail;
   if (r.note) entry.note = r.note;
@@ -98,7 +100,9 @@ async function optional(file, fn) {
 }
 
 const t0 = performance.now();
-console.log(`hotcode benchmarks on Node ${process.version}${prefixes.length ? ` (only ${prefixes.join(' ')})` : ''}\n`);
+console.log(
+  `hotcode benchmarks on Node ${process.version}${prefixes.length ? ` (only ${prefixes.join(' ')})` : ''}\n`,
+);
 
 const coreIds = Object.values(coreGroups).flatMap((g) => g.ids);
 if (coreIds.some(wanted)) await timed('core', () => benchCore(wanted, add));
@@ -113,7 +117,10 @@ if (mayWant(['typegate.'])) {
   await optional('typegate.js', async (m) => {
     if (typeof m.benchTypegateHeap === 'function' && wanted('typegate.heap_growth_mb_1000'))
       (await m.benchTypegateHeap()).forEach(add);
-    if (typeof m.benchTypegate === 'function' && (wanted('typegate.c_50') || wanted('typegate.signature'))) {
+    if (
+      typeof m.benchTypegate === 'function' &&
+      (wanted('typegate.c_50') || wanted('typegate.signature'))
+    ) {
       for (const r of await m.benchTypegate()) {
         const mine = results.find((x) => x.id === r.id);
         if (mine) {
@@ -127,14 +134,16 @@ if (mayWant(['typegate.'])) {
 
 if (mayWant(['watch.'])) {
   await optional('watch.js', async (m) => {
-    if (typeof m.benchWatch !== 'function') throw new Error('bench/watch.js exports no benchWatch()');
+    if (typeof m.benchWatch !== 'function')
+      throw new Error('bench/watch.js exports no benchWatch()');
     (await m.benchWatch()).forEach(add);
   });
 }
 
 if (mayWant(['genserver.', 'upgrade.'])) {
   await optional('behaviours.js', async (m) => {
-    if (typeof m.benchBehaviours !== 'function') throw new Error('bench/behaviours.js exports no benchBehaviours()');
+    if (typeof m.benchBehaviours !== 'function')
+      throw new Error('bench/behaviours.js exports no benchBehaviours()');
     (await m.benchBehaviours()).forEach(add);
   });
 }
@@ -158,6 +167,8 @@ out.sort((a, b) => rank(a.id) - rank(b.id));
 writeFileSync(file, `${JSON.stringify({ node: process.version, results: out }, null, 2)}\n`);
 
 const missed = results.filter((r) => r.met === false);
-console.log(`\n${results.length} results, ${missed.length} missed target${missed.length === 1 ? '' : 's'}${missed.length ? `: ${missed.map((r) => r.id).join(', ')}` : ''}`);
+console.log(
+  `\n${results.length} results, ${missed.length} missed target${missed.length === 1 ? '' : 's'}${missed.length ? `: ${missed.map((r) => r.id).join(', ')}` : ''}`,
+);
 for (const n of notes) console.log(`note: ${n}`);
 console.log(`wrote bench/results.json in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -193,7 +193,13 @@ export async function childMain(groups) {
 export async function boot(modules, startOptions = {}) {
   const api = await import(distUrl);
   const project = makeProject(modules);
-  await api.start({ src: project.src, out: project.out, typecheck: false, root: project.root, ...startOptions });
+  await api.start({
+    src: project.src,
+    out: project.out,
+    typecheck: false,
+    root: project.root,
+    ...startOptions,
+  });
   return { api, project };
 }
 
