@@ -276,8 +276,8 @@ export function processInfo(pid: Pid): ProcessInfo | undefined {
     modules,
   };
   if (p.name !== undefined) info.registeredName = p.name;
-  if (p.initialCall !== undefined) info.initialCall = p.initialCall;
-  else if (p.initialFn?.name) info.initialCall = `${p.initialFn.name}/${p.initialArity}`;
+  const initialCall = p.initialCall;
+  if (initialCall !== undefined) info.initialCall = initialCall;
   return info;
 }
 

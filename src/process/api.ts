@@ -106,20 +106,17 @@ export function receive(
   )
     badarg('receive: timeoutMs must be a non-negative number or "infinity"');
   const promise = new Promise(captureResolve);
-  const w = {
-    resolve: captured!,
-    match: m,
-    timer: undefined as ReturnType<typeof setTimeout> | undefined,
-  };
+  const resolve = captured!;
   captured = undefined;
-  {
-    const resolve = w.resolve;
-    if (typeof timeoutMs === 'number' && Number.isFinite(timeoutMs)) {
-      w.timer = setTimeout(() => {
-        if (p.mailbox.unwait(w)) resolve(undefined);
-      }, timeoutMs);
-    }
-    p.mailbox.wait(w);
+  p.mailbox.wait(resolve, m);
+  if (typeof timeoutMs === 'number' && Number.isFinite(timeoutMs)) {
+    const mailbox = p.mailbox;
+    mailbox.setTimer(
+      resolve,
+      setTimeout(() => {
+        if (mailbox.unwait(resolve)) resolve(undefined);
+      }, timeoutMs),
+    );
   }
   return promise;
 }
@@ -265,7 +262,7 @@ export function registered(): string[] {
 }
 
 export function processes(): Pid[] {
-  return [...table.procs.values()].map((p) => p.pid);
+  return [...table.procs].map((p) => p.pid);
 }
 
 export function isProcessAlive(pid: Pid): boolean {

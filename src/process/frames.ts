@@ -36,49 +36,49 @@ const OUTSIDE: FrameCounter = { n: 0, proc: undefined, token: undefined };
 /** For a process that already exited: its next resumed await throws. */
 const DEAD: FrameCounter = { n: KILLED_COUNT, proc: undefined, token: undefined };
 
-/** The counter of `p` for `token`; created on first use. */
+/** The counter of `p` for `token`; created on first use. The first is the process record itself. */
 export function counterFor(p: Proc | undefined, token: VersionToken): FrameCounter {
   if (p === undefined) return OUTSIDE;
-  if (p.token1 === token) return p.counter1!;
+  if (p.token === token) return p;
   let c = p.counters?.get(token);
   if (c === undefined) {
     if (!p.alive) return DEAD;
     if (token.purged) return OUTSIDE;
+    if (p.token === undefined) {
+      p.token = token;
+      p.n = 0;
+      token.counters.add(p);
+      return p;
+    }
     c = { n: 0, proc: p, token };
     token.counters.add(c);
-    if (p.token1 === undefined) {
-      p.token1 = token;
-      p.counter1 = c;
-    } else (p.counters ??= new Map()).set(token, c);
+    (p.counters ??= new Map()).set(token, c);
   }
   return c;
 }
 
 function getCounter(p: Proc, token: VersionToken): FrameCounter | undefined {
-  return p.token1 === token ? p.counter1 : p.counters?.get(token);
+  return p.token === token ? p : p.counters?.get(token);
 }
 
 /** Every (token, counter) of a process. */
 export function* countersOf(p: Proc): Iterable<[VersionToken, FrameCounter]> {
-  if (p.token1 !== undefined) yield [p.token1, p.counter1!];
+  if (p.token !== undefined) yield [p.token, p];
   if (p.counters !== undefined) yield* p.counters;
 }
 
 /** A process exits: its counters go to KILLED_COUNT and leave their versions. */
 export function killCounters(p: Proc): void {
-  if (p.counter1 !== undefined) {
-    p.counter1.n = KILLED_COUNT;
-    p.token1!.counters.delete(p.counter1);
-  }
+  p.n = KILLED_COUNT;
+  p.token?.counters.delete(p);
+  p.token = undefined;
   if (p.counters !== undefined) {
     for (const c of p.counters.values()) {
       c.n = KILLED_COUNT;
       c.token?.counters.delete(c);
     }
+    p.counters = undefined;
   }
-  p.token1 = undefined;
-  p.counter1 = undefined;
-  p.counters = undefined;
 }
 
 /** Processes suspended in the version's code right now. */
@@ -104,17 +104,10 @@ export function dropToken(token: VersionToken): void {
   for (const c of token.counters) {
     const p = c.proc;
     if (p === undefined) continue;
-    if (p.token1 === token) {
-      // keep the slot for the next token: move one from the map if any
-      p.token1 = undefined;
-      p.counter1 = undefined;
-      if (p.counters !== undefined) {
-        const first = p.counters.entries().next();
-        if (!first.done) {
-          [p.token1, p.counter1] = first.value;
-          p.counters.delete(first.value[0]);
-        }
-      }
+    if (p.token === token) {
+      // the record's own slot is free for the next version (its count is 0: no user is left)
+      p.token = undefined;
+      p.n = 0;
     } else p.counters?.delete(token);
   }
   token.counters.clear();

@@ -16,8 +16,11 @@ export interface Waiter {
 export class Mailbox {
   private items: unknown[] | undefined = undefined;
   private head = 0;
-  /** The owner's pending receive, if it is blocked in one. */
-  waiter: Waiter | undefined = undefined;
+  // The owner's pending receive, if it is blocked in one, kept as bare fields:
+  // most waiting processes wait here, and an object per wait costs 48 B each.
+  private wResolve: ((msg: unknown) => void) | undefined = undefined;
+  private wMatch: Match | undefined = undefined;
+  private wTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   /**
    * Further receives pending at the same time, oldest first. Erlang code has
    * one receive at a time; Node callbacks run as their process, so a process
@@ -25,19 +28,51 @@ export class Mailbox {
    */
   private more: Waiter[] | undefined = undefined;
 
+  /** The first pending receive (`undefined` when none); setting `undefined` withdraws it. */
+  get waiter(): Waiter | undefined {
+    const resolve = this.wResolve;
+    return resolve === undefined ? undefined : { resolve, match: this.wMatch, timer: this.wTimer };
+  }
+  set waiter(w: Waiter | undefined) {
+    if (w !== undefined) {
+      this.wResolve = w.resolve;
+      this.wMatch = w.match;
+      this.wTimer = w.timer;
+    } else this.promote();
+  }
+
+  /** The next pending receive moves up (or none is left). */
+  private promote(): void {
+    const next = this.more?.shift();
+    this.wResolve = next?.resolve;
+    this.wMatch = next?.match;
+    this.wTimer = next?.timer;
+  }
+
   /** Registers a pending receive (after `take` found nothing for it). */
-  wait(w: Waiter): void {
-    if (this.waiter === undefined) this.waiter = w;
-    else (this.more ??= []).push(w);
+  wait(resolve: (msg: unknown) => void, match: Match | undefined): void {
+    if (this.wResolve === undefined) {
+      this.wResolve = resolve;
+      this.wMatch = match;
+    } else (this.more ??= []).push({ resolve, match, timer: undefined });
+  }
+
+  /** Sets the timeout timer of the receive registered last by `wait`. */
+  setTimer(resolve: (msg: unknown) => void, timer: ReturnType<typeof setTimeout>): void {
+    if (this.wResolve === resolve) this.wTimer = timer;
+    else {
+      const w = this.more?.find((x) => x.resolve === resolve);
+      if (w) w.timer = timer;
+    }
   }
 
   /** Withdraws a pending receive (its timeout fired); false if it was already answered. */
-  unwait(w: Waiter): boolean {
-    if (this.waiter === w) {
-      this.waiter = this.more?.shift();
+  unwait(resolve: (msg: unknown) => void): boolean {
+    if (this.wResolve === resolve) {
+      this.promote();
       return true;
     }
-    const i = this.more?.indexOf(w) ?? -1;
+    const i = this.more?.findIndex((x) => x.resolve === resolve) ?? -1;
     if (i < 0) return false;
     this.more!.splice(i, 1);
     return true;
@@ -49,12 +84,17 @@ export class Mailbox {
 
   /** Delivers to the waiting receive if it matches, else queues. */
   deliver(msg: unknown): void {
-    const w = this.waiter;
-    if (w !== undefined) {
-      if (w.match === undefined || w.match(msg)) {
-        this.waiter = this.more?.shift();
-        if (w.timer !== undefined) clearTimeout(w.timer);
-        w.resolve(msg);
+    const resolve = this.wResolve;
+    if (resolve !== undefined) {
+      const match = this.wMatch;
+      if (match === undefined || match(msg)) {
+        if (this.wTimer !== undefined) clearTimeout(this.wTimer);
+        if (this.more === undefined) {
+          this.wResolve = undefined;
+          this.wMatch = undefined;
+          this.wTimer = undefined;
+        } else this.promote();
+        resolve(msg);
         return;
       }
       if (this.more !== undefined) {
@@ -108,10 +148,12 @@ export class Mailbox {
   clear(): void {
     this.items = undefined;
     this.head = 0;
-    if (this.waiter?.timer !== undefined) clearTimeout(this.waiter.timer);
+    if (this.wTimer !== undefined) clearTimeout(this.wTimer);
     if (this.more !== undefined)
       for (const w of this.more) if (w.timer !== undefined) clearTimeout(w.timer);
-    this.waiter = undefined;
+    this.wResolve = undefined;
+    this.wMatch = undefined;
+    this.wTimer = undefined;
     this.more = undefined;
   }
 }

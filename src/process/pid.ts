@@ -5,8 +5,18 @@
 import { inspect } from 'node:util';
 
 export class Pid {
+  /** The live process record; cleared when it exits (so a kept pid keeps nothing alive). */
+  #proc: object | undefined = undefined;
   /** @internal */
   constructor(readonly id: number) {}
+  /** @internal The process table's direct way from a pid to its record (no map lookup on send). */
+  static bind(pid: Pid, proc: object | undefined): void {
+    pid.#proc = proc;
+  }
+  /** @internal */
+  static procOf(pid: Pid): object | undefined {
+    return #proc in pid ? pid.#proc : undefined;
+  }
   toString(): string {
     return `<0.${this.id}.0>`;
   }

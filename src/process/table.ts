@@ -30,38 +30,79 @@ export interface DownMessage {
   reason: ExitReason;
 }
 
-export class Proc {
-  readonly mailbox = new Mailbox();
-  // The collections below are created on first use: an idle process should
-  // cost well under 1 KB (DESIGN.md spawn target), and most never link.
+/** Fields few processes ever set, kept off the record (an idle process should cost under 1 KB). */
+interface ProcExtra {
+  /** Created lazily by `signal()`: one per process made a 100 k purge 6× slower. */
+  abort?: AbortController | undefined;
+  exitReason?: ExitReason;
+  /** Called once when the process exits (used by `run`). */
+  onExit?: ((reason: ExitReason) => void) | undefined;
+  /** Set by `sys.suspend` (through the runtime's internal API) for processInfo. */
+  suspended?: boolean;
+}
+
+/**
+ * A process record. It is its own mailbox (one object less per process) and
+ * its own suspended-frame counter for the first version whose async code it
+ * runs (frames.ts): `n` and `token`; counters of further versions live in
+ * `counters`.
+ */
+export class Proc extends Mailbox implements FrameCounter {
+  /** Suspended awaits of `token`'s code in this process; KILLED_COUNT once it died. */
+  n = 0;
+  token: VersionToken | undefined = undefined;
+  counters: Map<VersionToken, FrameCounter> | undefined = undefined;
+  // The collections below are created on first use: most processes never link.
   /** Linked processes; symmetric (both sides hold each other). */
   links: Set<Proc> | undefined = undefined;
   /** Monitors this process holds: ref → the monitored process. */
   monitors: Map<Ref, Proc> | undefined = undefined;
   /** Monitors on this process: ref → the owner to notify. */
   monitoredBy: Map<Ref, Proc> | undefined = undefined;
-  /**
-   * Suspended-frame counters (frames.ts): the first version token this process
-   * ran async code of, inline; any further ones in `counters`.
-   */
-  token1: VersionToken | undefined = undefined;
-  counter1: FrameCounter | undefined = undefined;
-  counters: Map<VersionToken, FrameCounter> | undefined = undefined;
   trapExit = false;
   alive = true;
-  /** Set by `sys.suspend` (through the runtime's internal API) for processInfo. */
-  suspended = false;
   name: string | undefined = undefined;
-  /** `module.fname/arity`, or where it came from (`fn` and its arity) for plain functions. */
-  initialCall: string | undefined = undefined;
-  initialFn: Function | undefined = undefined;
-  initialArity = 0;
-  /** Created lazily by `signal()`: one per process made a 100 k purge 6× slower. */
-  abort: AbortController | undefined = undefined;
-  exitReason: ExitReason = undefined;
-  /** Called once when the process exits (used by `run`). */
-  onExit: ((reason: ExitReason) => void) | undefined = undefined;
-  constructor(readonly pid: Pid) {}
+  /** `module.fname/arity` for spawn(M, F, A), or the function a plain spawn ran. */
+  initial: string | Function | undefined = undefined;
+  private x: ProcExtra | undefined = undefined;
+  constructor(readonly pid: Pid) {
+    super();
+  }
+  /** FrameCounter: the process whose count this is. */
+  get proc(): Proc {
+    return this;
+  }
+  get mailbox(): Mailbox {
+    return this;
+  }
+  get initialCall(): string | undefined {
+    const i = this.initial;
+    return typeof i === 'function' ? (i.name ? `${i.name}/${i.length}` : undefined) : i;
+  }
+  get abort(): AbortController | undefined {
+    return this.x?.abort;
+  }
+  set abort(a: AbortController | undefined) {
+    (this.x ??= {}).abort = a;
+  }
+  get exitReason(): ExitReason {
+    return this.x?.exitReason;
+  }
+  set exitReason(r: ExitReason) {
+    (this.x ??= {}).exitReason = r;
+  }
+  get onExit(): ((reason: ExitReason) => void) | undefined {
+    return this.x?.onExit;
+  }
+  set onExit(f: ((reason: ExitReason) => void) | undefined) {
+    if (f !== undefined || this.x !== undefined) (this.x ??= {}).onExit = f;
+  }
+  get suspended(): boolean {
+    return this.x?.suspended === true;
+  }
+  set suspended(b: boolean) {
+    (this.x ??= {}).suspended = b;
+  }
 }
 
 /** Where crash reports go (SPEC S5.1: OTP's crash report). Users may redirect it. */
@@ -90,7 +131,8 @@ export const KILLED_ERROR: Error & { code: string } = Object.assign(
 
 export class ProcessTable {
   readonly als = new AsyncLocalStorage<Proc>();
-  readonly procs = new Map<number, Proc>();
+  /** Live processes. */
+  readonly procs = new Set<Proc>();
   readonly names = new Map<string, Proc>();
   private nextId = 80;
   logger: Logger = defaultLogger;
@@ -127,8 +169,7 @@ export class ProcessTable {
   }
 
   lookup(pid: Pid): Proc | undefined {
-    const p = this.procs.get(pid.id);
-    return p !== undefined && p.pid === pid ? p : undefined;
+    return Pid.procOf(pid) as Proc | undefined;
   }
 
   /**
@@ -143,12 +184,9 @@ export class ProcessTable {
     initialCall: string | undefined,
   ): Proc {
     const p = new Proc(new Pid(this.nextId++));
-    if (initialCall !== undefined) p.initialCall = initialCall;
-    else {
-      p.initialFn = fn;
-      p.initialArity = args.length;
-    }
-    this.procs.set(p.pid.id, p);
+    p.initial = initialCall ?? fn;
+    Pid.bind(p.pid, p);
+    this.procs.add(p);
     setup?.(p);
     currentTable = this;
     this.als.run(p, startProcess, this, p, fn, args);
@@ -167,7 +205,8 @@ export class ProcessTable {
     if (!p.alive) return;
     p.alive = false;
     p.exitReason = reason;
-    this.procs.delete(p.pid.id);
+    this.procs.delete(p);
+    Pid.bind(p.pid, undefined);
     if (p.name !== undefined) {
       this.names.delete(p.name);
     }
