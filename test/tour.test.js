@@ -10,7 +10,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 describe('npm run tour', () => {
   it('upgrades the counter from v1 to v2 while it keeps its state, then soft-purges v1', () => {
-    const out = execFileSync(process.execPath, [join(root, 'scripts', 'tour.js')], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [join(root, 'scripts', 'tour.js')], {
+      encoding: 'utf8',
+    });
     assert.match(out, /two incs, then get\s+→ \{"count":2,"vsn":1\}/);
     assert.match(out, /same process, two incs\s+→ \{"count":13,"vsn":2\}/);
     assert.match(out, /softPurge\('counter'\)\s+→ true/);

@@ -62,7 +62,10 @@ describe('S6.2 the type gate in c and compile.file', () => {
 
   it('an importer changed on disk but not loaded: the check uses the loaded version', async () => {
     // back to numbers: the loaded user_of_adder (strings) would break, whatever the disk says
-    put('user_of_adder.ts', readFileSync(join(FIXTURES, 'typegate', 'adder', 'src', 'user_of_adder.ts'), 'utf8'));
+    put(
+      'user_of_adder.ts',
+      readFileSync(join(FIXTURES, 'typegate', 'adder', 'src', 'user_of_adder.ts'), 'utf8'),
+    );
     put('adder.ts', readFileSync(join(FIXTURES, 'typegate', 'adder', 'src', 'adder.ts'), 'utf8'));
     const r = await c('adder');
     assert.equal(r.error, 'compile');
