@@ -297,6 +297,27 @@ describe('rewrites keep JavaScript semantics', () => {
         'export async function defaults(a = 1, b = a + 1): Promise<number> { await null; return self.sum(a, b); }',
         'export function sum(a: number, b: number): number { return a + b; }',
         'export async function shadow(): Promise<number> { const self = { sum: () => 100 }; return self.sum(); }',
+        // self tail calls: each call keeps its own parameters, lets and vars
+        'export async function collect(n: number, acc: (() => number)[]): Promise<number[]> {',
+        '  if (n === 0) return acc.map((f) => f());',
+        '  const twice = n * 2;',
+        '  acc.push(() => n + twice);',
+        '  await null;',
+        '  return collect(n - 1, acc);',
+        '}',
+        'export async function vars(n: number, seen: number[]): Promise<number[]> {',
+        '  var v;',
+        '  if (n === 2) v = 1;',
+        '  seen.push(v ?? 0);',
+        '  if (n === 0) return seen;',
+        '  return self.vars(n - 1, seen);',
+        '}',
+        'export async function count(n: number, acc: number): Promise<number> {',
+        '  if (n === 0) return acc;',
+        '  let k = 1;',
+        '  k += 0;',
+        '  return self.count(n - 1, acc + k);',
+        '}',
       ].join('\n'),
     );
     assert.deepEqual(await c('shapes'), { module: 'shapes' });
@@ -306,5 +327,8 @@ describe('rewrites keep JavaScript semantics', () => {
     assert.equal(await m.viaMethod(), 7);
     assert.equal(await m.defaults(), 3);
     assert.equal(await m.shadow(), 100);
+    assert.deepEqual(await m.collect(3, []), [9, 6, 3], 'closures keep the parameters of their call');
+    assert.deepEqual(await m.vars(3, []), [0, 1, 0, 0], 'a var starts undefined in each call');
+    assert.equal(await m.count(100_000, 0), 100_000, 'a synchronous self tail call needs no stack');
   });
 });

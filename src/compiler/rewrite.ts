@@ -93,6 +93,19 @@ interface FnFrame {
   tails: number;
   /** Counter for unique for-await flags. */
   forAwaits: number;
+  /** Tail sites, emitted when the function ends (see finishFunction). */
+  sites: TailSite[];
+  /** The function refers to `this` or `arguments`, or a nested function captures a parameter. */
+  noSelfLoop: boolean;
+}
+
+type TailTarget =
+  | { kind: 'l'; self: boolean }
+  | { kind: 'q'; module: string; name: string; self: boolean };
+interface TailSite {
+  ret: AnyNode;
+  call: AnyNode;
+  target: TailTarget;
 }
 
 export function rewrite(js: string, moduleName: string): RewriteOutput {
@@ -304,20 +317,33 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     decl && decl.kind === 'import' && decl.topLevel ? moduleBindings.get(decl.node) : undefined;
 
   /** A callee that a tail call may target: a sibling-module function or a local function. */
-  const tailTarget = (callee: AnyNode, lookup: (id: AnyNode) => Declaration | undefined) => {
+  const tailTarget = (
+    callee: AnyNode,
+    lookup: (id: AnyNode) => Declaration | undefined,
+    fn: AnyNode,
+  ): TailTarget | undefined => {
+    const fnName =
+      fn.type === 'FunctionDeclaration' ? ((fn.id as AnyNode).name as string) : undefined;
     if (callee.type === 'Identifier') {
       const decl = lookup(callee);
       const b = bindingOf(decl);
       if (b)
-        return b.imported ? { kind: 'q' as const, module: b.module, name: b.imported } : undefined;
+        return b.imported
+          ? {
+              kind: 'q',
+              module: b.module,
+              name: b.imported,
+              self: b.module === moduleName && b.imported === fnName,
+            }
+          : undefined;
       if (!decl) return undefined;
-      if (decl.kind === 'function') return { kind: 'l' as const };
+      if (decl.kind === 'function') return { kind: 'l', self: decl.node === fn };
       if (
         decl.kind === 'const' &&
         (decl.node.init as AnyNode | null) &&
         isFunctionNode(decl.node.init as AnyNode)
       )
-        return { kind: 'l' as const };
+        return { kind: 'l', self: false };
       return undefined;
     }
     if (
@@ -328,13 +354,15 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
       (callee.property as AnyNode).type === 'Identifier'
     ) {
       const b = bindingOf(lookup(callee.object as AnyNode));
-      if (b && b.imported === null)
+      if (b && b.imported === null) {
+        const name = (callee.property as AnyNode).name as string;
         return {
-          kind: 'q' as const,
+          kind: 'q',
           module: b.module,
-          name: (callee.property as AnyNode).name as string,
-          obj: callee.object as AnyNode,
+          name,
+          self: b.module === moduleName && name === fnName,
         };
+      }
     }
     return undefined;
   };
@@ -371,6 +399,8 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
             awaits: 0,
             tails: 0,
             forAwaits: 0,
+            sites: [],
+            noSelfLoop: false,
           });
           void key;
           break;
@@ -380,6 +410,14 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
         case 'ForInStatement': {
           const f = fnStack.at(-1);
           if (f) f.guard++;
+          break;
+        }
+        case 'ThisExpression':
+        case 'Super': {
+          for (let i = fnStack.length - 1; i >= 0; i--) {
+            fnStack[i]!.noSelfLoop = true;
+            if (fnStack[i]!.node.type !== 'ArrowFunctionExpression') break;
+          }
           break;
         }
         case 'ReturnStatement': {
@@ -469,14 +507,18 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     onRef(ref) {
       const { id, parent, key, decl } = ref;
       if (parent.type === 'ExportSpecifier') return; // handled with the exports
+      noteSelfLoopHazards(id, decl);
       const tail = pendingTails.get(id);
       if (tail) {
         pendingTails.delete(id);
-        const target = tailTarget(tail.call.callee as AnyNode, (x) =>
-          x === id ? decl : undefined,
+        const target = tailTarget(
+          tail.call.callee as AnyNode,
+          (x) => (x === id ? decl : undefined),
+          tail.frame.node,
         );
         if (target) {
-          emitTail(tail, target);
+          if (target.kind === 'q') useModule(target.module);
+          tail.frame.sites.push({ ret: tail.ret, call: tail.call, target });
           tail.frame.tails++;
           return;
         }
@@ -528,11 +570,51 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     },
   });
 
-  function emitTail(
-    t: { ret: AnyNode; call: AnyNode; frame: FnFrame },
-    target: { kind: 'l' } | { kind: 'q'; module: string; name: string; obj?: AnyNode },
-  ) {
-    const { call } = t;
+  /**
+   * A self tail call may become a jump to the top of the function only if no
+   * closure captures a parameter (each call must keep its own) and the body
+   * does not use `this` or `arguments`.
+   */
+  function noteSelfLoopHazards(id: AnyNode, decl: Declaration | undefined) {
+    if (decl?.kind === 'param') {
+      const owner = fnStack.find((f) => f.node === decl.node);
+      if (owner && fnStack.at(-1) !== owner) owner.noSelfLoop = true;
+    } else if (decl === undefined && id.name === 'arguments') {
+      for (let i = fnStack.length - 1; i >= 0; i--) {
+        fnStack[i]!.noSelfLoop = true;
+        if (fnStack[i]!.node.type !== 'ArrowFunctionExpression') break;
+      }
+    }
+  }
+
+  /** A self tail call as a jump: arguments to temporaries, then to the parameters, then `continue`. */
+  function emitSelfLoop(site: TailSite, params: string[]) {
+    const { ret, call, target } = site;
+    const args = call.arguments as AnyNode[];
+    const temps = args.map((_, i) => `__hc_a${i}`);
+    const assign = params
+      .map((p, i) => `${p} = ${i < temps.length ? temps[i] : 'void 0'};`)
+      .join(' ');
+    const jump = `${assign} continue __hc_top;`;
+    let tail: string;
+    if (target.kind === 'l') tail = ` ${jump} }`;
+    else {
+      const cell = cellVar(target.module);
+      const fn = target.name;
+      tail = ` if (${cell}.v.${fn} === ${fn}) { ${jump} } return __hc.tq(__hc_dr, ${cell}, ${JSON.stringify(fn)}, [${temps.join(', ')}]); }`;
+    }
+    if (args.length === 0) {
+      ms.update(ret.start, ret.end, `{${tail}`);
+      return;
+    }
+    ms.update(ret.start, args[0]!.start, `{ const ${temps[0]} = (`);
+    for (let i = 1; i < args.length; i++)
+      ms.update(args[i - 1]!.end, args[i]!.start, `), ${temps[i]} = (`);
+    ms.update(args.at(-1)!.end, ret.end, `);${tail}`);
+  }
+
+  function emitTail(t: TailSite) {
+    const { call, target } = t;
     const args = call.arguments as AnyNode[];
     const callee = call.callee as AnyNode;
     let prefix: string;
@@ -540,7 +622,6 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
       prefix = `__hc.tl(__hc_dr, ${js.slice(callee.start, callee.end)}, [`;
     } else {
       prefix = `__hc.tq(__hc_dr, ${cellVar(target.module)}, ${JSON.stringify(target.name)}, [`;
-      useModule(target.module);
     }
     if (args.length === 0) {
       ms.update(call.start, call.end, `${prefix}])`);
@@ -555,8 +636,31 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     if (!f.isAsync) return;
     if (f.awaits === 0 && f.tails === 0) return;
     const body = node.body as AnyNode;
-    const pre = (f.tails > 0 ? TAIL_HELPERS : '') + (f.awaits > 0 ? AWAIT_LOCALS : '');
-    const post = f.awaits > 0 ? AWAIT_FINALLY : '';
+    // Self tail calls (`return loop(s)`, `return self.loop(s)` in `loop`) jump back to the
+    // top instead of going through the driver: no frame, promise or TailCall per iteration.
+    const params = (node.params as AnyNode[]).map((p) => p.name as string);
+    const selfLoop =
+      !f.noSelfLoop &&
+      node.type === 'FunctionDeclaration' &&
+      f.sites.some(
+        (x) =>
+          x.target.self && !(x.call.arguments as AnyNode[]).some((a) => a.type === 'SpreadElement'),
+      ) &&
+      !hasVar(body);
+    for (const site of f.sites) {
+      if (
+        selfLoop &&
+        site.target.self &&
+        !(site.call.arguments as AnyNode[]).some((a) => a.type === 'SpreadElement')
+      )
+        emitSelfLoop(site, params);
+      else emitTail(site);
+    }
+    const pre =
+      (f.tails > 0 ? TAIL_HELPERS : '') +
+      (f.awaits > 0 ? AWAIT_LOCALS : '') +
+      (selfLoop ? '__hc_top: for (;;) { ' : '');
+    const post = (selfLoop ? ' return; }' : '') + (f.awaits > 0 ? AWAIT_FINALLY : '');
     if (body.type === 'BlockStatement') {
       ms.appendLeft(body.start + 1, pre);
       ms.prependRight(body.end - 1, post);
@@ -644,6 +748,32 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     vsn,
     problems,
   };
+}
+
+/** Does a function body declare `var`s (outside nested functions)? Their values would survive a jump. */
+function hasVar(node: AnyNode): boolean {
+  if (node.type === 'VariableDeclaration' && node.kind === 'var') return true;
+  if (isFunctionNode(node)) return false;
+  for (const k of Object.keys(node)) {
+    const v = node[k];
+    if (Array.isArray(v)) {
+      for (const c of v)
+        if (
+          c &&
+          typeof c === 'object' &&
+          typeof (c as AnyNode).type === 'string' &&
+          hasVar(c as AnyNode)
+        )
+          return true;
+    } else if (
+      v &&
+      typeof v === 'object' &&
+      typeof (v as AnyNode).type === 'string' &&
+      hasVar(v as AnyNode)
+    )
+      return true;
+  }
+  return false;
 }
 
 function nameOf(n: AnyNode): string {

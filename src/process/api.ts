@@ -92,7 +92,17 @@ export function receive(
   match?: (msg: never) => boolean,
   timeoutMs?: number | 'infinity',
 ): Promise<unknown> {
-  const p = table.requireSelf('receive()');
+  const p = table.als.getStore();
+  if (p === undefined || !p.alive) return table.requireSelf('receive()') as never;
+  if (match === undefined && timeoutMs === undefined) {
+    // the common case, kept short: the oldest message, or wait for the next one
+    const msg = p.take(undefined);
+    if (msg !== NONE) return Promise.resolve(msg);
+    const promise = new Promise(captureResolve);
+    p.wait(captured!, undefined);
+    captured = undefined;
+    return promise;
+  }
   if (match !== undefined && typeof match !== 'function')
     badarg('receive: match must be a function or undefined');
   const m = match as ((msg: unknown) => boolean) | undefined;
