@@ -280,10 +280,10 @@ export type TerminateChildResult = { ok: true } | { error: 'not_found' };
 export type RestartChildResult =
   | { ok: true; pid: Pid }
   | { error: 'running' | 'not_found' | ExitReason };
-/** `error` is `'already_present'`, `'already_started'` (with `pid`), or the reason the child failed to start. */
+/** `error` is `'already_present'` (the id is in use; `pid` when that child runs), or the reason the child failed to start. */
 export type StartChildResult =
   | { ok: true; pid: Pid }
-  | { error: 'already_present' | 'already_started' | ExitReason; pid?: Pid };
+  | { error: 'already_present' | ExitReason; pid?: Pid };
 export type DeleteChildResult = { ok: true } | { error: 'running' | 'not_found' };
 
 /** The public API of `supervisor` (OTP's `supervisor`), S8.3. */

@@ -152,6 +152,17 @@ describe('S8.1 call errors', () => {
     await genServer.stop(pid);
   });
 
+  it('the timeout is exact: a reply due after it never resolves the call', async () => {
+    const pid = await genServer.start('counter', 1);
+    // the server answers at 3× the timeout; the call must already have timed out
+    await assert.rejects(
+      genServer.call(pid, { op: 'sleep', ms: 150 }, 50),
+      (e) => e.code === 'timeout',
+    );
+    assert.equal(await genServer.call(pid, { op: 'get' }), 1);
+    await genServer.stop(pid);
+  });
+
   it("timeoutMs may be 'infinity'", async () => {
     const pid = await genServer.start('counter', 4);
     assert.equal(await genServer.call(pid, { op: 'get' }, 'infinity'), 4);

@@ -15,6 +15,7 @@ import {
   run,
   self,
   send,
+  signal,
   spawn,
   spawnLink,
   start,
@@ -330,5 +331,26 @@ describe('S3.3 tail calls', () => {
     assert.equal(await t.count(5, 0).then((x) => x * 2), 10);
     assert.deepEqual(await t.viaCallback(), [3, 0, 1]);
     assert.equal(await run(() => t.count(10, 0)), 10);
+  });
+});
+
+describe('S4.4 signal listeners', () => {
+  it('run at the exit outside any process: not as the killer', async () => {
+    const seen = [];
+    const pid = spawn(async () => {
+      const s = signal();
+      s.addEventListener('abort', () => {
+        try {
+          seen.push(String(self()));
+        } catch (e) {
+          seen.push(e.code);
+        }
+      });
+      await receive();
+    });
+    await run(async () => {
+      exit(pid, 'kill');
+    });
+    assert.deepEqual(seen, ['no_process']);
   });
 });

@@ -361,7 +361,8 @@ describe('S8.3 child API', () => {
       ['a', 'b'],
     );
     const again = await supervisor.startChild(sup, child('b'));
-    assert.equal(again.error, 'already_started');
+    assert.deepEqual(again, { error: 'already_present' }, 'a running child with that id');
+    assert.equal(again.pid, whereis('b'));
     await supervisor.terminateChild(sup, 'b');
     assert.deepEqual(await supervisor.startChild(sup, child('b')), { error: 'already_present' });
     assert.deepEqual(await supervisor.deleteChild(sup, 'b'), { ok: true });

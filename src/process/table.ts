@@ -239,8 +239,12 @@ export class ProcessTable {
       p.onExit = undefined;
       f(reason);
     }
-    // Listeners run at the exit, so user code can close sockets and timers.
-    p.abort?.abort(reason);
+    // Listeners run at the exit, so user code can close sockets and timers. They
+    // run outside any process — not as the killer (whose self() they would get),
+    // nor as the dead process (whose every runtime call throws): as plain code
+    // they may still send, spawn or log (S0.2).
+    const abort = p.abort;
+    if (abort !== undefined) this.als.exit(() => abort.abort(reason));
   }
 
   /**

@@ -283,15 +283,14 @@ export async function handleCall(req: Req, _from: unknown, s: SupervisorState) {
       } catch (e) {
         return { reply: { error: e }, state: s };
       }
+      // An id already in use, running or not, is `already_present` (S8.3's closed set);
+      // OTP's {already_started, Pid} for a running child is kept as a non-enumerable `pid`.
       const c = find(s, spec.id);
-      if (c !== undefined)
-        return {
-          reply:
-            c.pid !== undefined
-              ? { error: 'already_started', pid: c.pid }
-              : { error: 'already_present' },
-          state: s,
-        };
+      if (c !== undefined) {
+        const reply = { error: 'already_present' };
+        if (c.pid !== undefined) Object.defineProperty(reply, 'pid', { value: c.pid });
+        return { reply, state: s };
+      }
       const r = await startProc(spec);
       if ('error' in r) return { reply: { error: r.error }, state: s };
       s.children.push({ spec, pid: r.pid });
