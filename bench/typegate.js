@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fiftyLines } from './util.js';
 
 const moduleUrl = process.env.HOTCODE_TYPEGATE_MODULE
   ? pathToFileURL(process.env.HOTCODE_TYPEGATE_MODULE).href
@@ -18,63 +19,6 @@ const moduleUrl = process.env.HOTCODE_TYPEGATE_MODULE
 const WARMUP = 5;
 const RUNS = 31;
 const IMPORTERS = 10;
-
-/** A 50-line module; `n` changes only function bodies. */
-function fiftyLines(n) {
-  const lines = [
-    'export interface Point {',
-    '  x: number;',
-    '  y: number;',
-    '}',
-    '',
-    'export type Shape =',
-    "  | { kind: 'circle'; center: Point; radius: number }",
-    "  | { kind: 'rect'; corner: Point; width: number; height: number };",
-    '',
-    'export function area(s: Shape): number {',
-    '  switch (s.kind) {',
-    "    case 'circle':",
-    `      return Math.PI * s.radius * s.radius + ${n} * 0;`,
-    "    case 'rect':",
-    '      return s.width * s.height;',
-    '  }',
-    '}',
-    '',
-    'export function perimeter(s: Shape): number {',
-    "  if (s.kind === 'circle') return 2 * Math.PI * s.radius;",
-    '  return 2 * (s.width + s.height);',
-    '}',
-    '',
-    'export function translate(p: Point, dx: number, dy: number): Point {',
-    `  const moved = { x: p.x + dx, y: p.y + dy + ${n} * 0 };`,
-    '  return moved;',
-    '}',
-    '',
-    'export function centroid(points: readonly Point[]): Point {',
-    '  let x = 0;',
-    '  let y = 0;',
-    '  for (const p of points) {',
-    '    x += p.x;',
-    '    y += p.y;',
-    '  }',
-    '  return { x: x / points.length, y: y / points.length };',
-    '}',
-    '',
-    'export function describe(s: Shape): string {',
-    '  const a = area(s).toFixed(2);',
-    '  const p = perimeter(s).toFixed(2);',
-    "  return s.kind + ': area ' + a + ', perimeter ' + p;",
-    '}',
-    '',
-    'export function largest(shapes: Shape[]): Shape | undefined {',
-    '  let best: Shape | undefined;',
-    '  for (const s of shapes) if (!best || area(s) > area(best)) best = s;',
-    '  return best;',
-    '}',
-    '',
-  ];
-  return lines.join('\n');
-}
 
 /** An exported signature that alternates between two shapes all importers accept. */
 function scaler(n) {
