@@ -327,7 +327,11 @@ describe('rewrites keep JavaScript semantics', () => {
     assert.equal(await m.viaMethod(), 7);
     assert.equal(await m.defaults(), 3);
     assert.equal(await m.shadow(), 100);
-    assert.deepEqual(await m.collect(3, []), [9, 6, 3], 'closures keep the parameters of their call');
+    assert.deepEqual(
+      await m.collect(3, []),
+      [9, 6, 3],
+      'closures keep the parameters of their call',
+    );
     assert.deepEqual(await m.vars(3, []), [0, 1, 0, 0], 'a var starts undefined in each call');
     assert.equal(await m.count(100_000, 0), 100_000, 'a synchronous self tail call needs no stack');
   });
