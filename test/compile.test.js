@@ -312,6 +312,15 @@ describe('rewrites keep JavaScript semantics', () => {
         '  if (n === 0) return seen;',
         '  return self.vars(n - 1, seen);',
         '}',
+        'export async function shadowed(n: number): Promise<number> {',
+        '  if (n <= 0) return n;',
+        '  {',
+        '    const n2 = n - 1;',
+        '    let n3 = n2;',
+        '    if (n3 > 100) { const n = 0; return shadowed(n); }',
+        '    return shadowed(n3);',
+        '  }',
+        '}',
         'export async function count(n: number, acc: number): Promise<number> {',
         '  if (n === 0) return acc;',
         '  let k = 1;',
@@ -334,5 +343,10 @@ describe('rewrites keep JavaScript semantics', () => {
     );
     assert.deepEqual(await m.vars(3, []), [0, 1, 0, 0], 'a var starts undefined in each call');
     assert.equal(await m.count(100_000, 0), 100_000, 'a synchronous self tail call needs no stack');
+    assert.equal(
+      await m.shadowed(500),
+      0,
+      'a block that shadows a parameter keeps its own binding',
+    );
   });
 });

@@ -646,7 +646,8 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
         (x) =>
           x.target.self && !(x.call.arguments as AnyNode[]).some((a) => a.type === 'SpreadElement'),
       ) &&
-      !hasVar(body);
+      !hasVar(body) &&
+      !declaresAny(body, new Set(params));
     for (const site of f.sites) {
       if (
         selfLoop &&
@@ -770,6 +771,41 @@ function hasVar(node: AnyNode): boolean {
       typeof v === 'object' &&
       typeof (v as AnyNode).type === 'string' &&
       hasVar(v as AnyNode)
+    )
+      return true;
+  }
+  return false;
+}
+
+/**
+ * Does a function body declare one of `names` in an inner scope (outside
+ * nested functions)? A jump assigns the parameters by name, and a shadowing
+ * `let s` would take the assignment instead.
+ */
+function declaresAny(node: AnyNode, names: Set<string>): boolean {
+  if (isFunctionNode(node)) return false;
+  const bound: AnyNode[] = [];
+  if (node.type === 'VariableDeclarator') patternNames(node.id as AnyNode, bound);
+  else if ((node.type === 'ClassDeclaration' || node.type === 'FunctionDeclaration') && node.id)
+    bound.push(node.id as AnyNode);
+  else if (node.type === 'CatchClause' && node.param) patternNames(node.param as AnyNode, bound);
+  if (bound.some((id) => names.has(id.name as string))) return true;
+  for (const k of Object.keys(node)) {
+    const v = node[k];
+    if (Array.isArray(v)) {
+      for (const c of v)
+        if (
+          c &&
+          typeof c === 'object' &&
+          typeof (c as AnyNode).type === 'string' &&
+          declaresAny(c as AnyNode, names)
+        )
+          return true;
+    } else if (
+      v &&
+      typeof v === 'object' &&
+      typeof (v as AnyNode).type === 'string' &&
+      declaresAny(v as AnyNode, names)
     )
       return true;
   }
