@@ -99,6 +99,20 @@ describe('S5.2 messages', () => {
     });
   });
 
+  it('several receives pending at once (Node callbacks of one process) each take their message', async () => {
+    await run(async () => {
+      const me = self();
+      const a = receive((m) => m === 'a');
+      const b = receive((m) => m === 'b');
+      const any = receive(undefined, 'infinity');
+      send(me, 'b');
+      send(me, 'x');
+      send(me, 'a');
+      assert.deepEqual(await Promise.all([a, b, any]), ['a', 'b', 'x']);
+      assert.equal(await receive(undefined, 0), undefined, 'nothing left over');
+    });
+  });
+
   it('timeouts yield undefined; 0 polls; a matching message arriving later is taken', async () => {
     await run(async () => {
       assert.equal(await receive(undefined, 0), undefined);
