@@ -129,13 +129,8 @@ export class CodeServer {
     return false;
   }
 
-  private prepare(
-    name: string,
-    file: string,
-    text: string,
-    checkSticky = true,
-  ): PreparedModule | Failure {
-    if (checkSticky && this.stickyConflict(name, file)) return { error: 'sticky_directory' };
+  private prepare(name: string, file: string, text: string): PreparedModule | Failure {
+    if (this.stickyConflict(name, file)) return { error: 'sticky_directory' };
     const parsed = parseObjectFile(text, name);
     if (typeof parsed === 'string') return { error: 'badfile', reason: parsed };
     const seq = ++this.seq;

@@ -91,8 +91,6 @@ interface FnFrame {
   guard: number;
   awaits: number;
   tails: number;
-  /** Counter for unique for-await flags. */
-  forAwaits: number;
   /** Tail sites, emitted when the function ends (see finishFunction). */
   sites: TailSite[];
   /** The function refers to `this` or `arguments`, or a nested function captures a parameter. */
@@ -372,7 +370,7 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
   const pendingTails = new Map<AnyNode, { ret: AnyNode; call: AnyNode; frame: FnFrame }>();
 
   topNames = resolve(program, {
-    enter(node, parent, key) {
+    enter(node, parent) {
       ancestors.push(node);
       switch (node.type) {
         case 'FunctionDeclaration':
@@ -398,11 +396,9 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
             guard: 0,
             awaits: 0,
             tails: 0,
-            forAwaits: 0,
             sites: [],
             noSelfLoop: false,
           });
-          void key;
           break;
         }
         case 'TryStatement':
