@@ -747,65 +747,43 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
   };
 }
 
-/** Does a function body declare `var`s (outside nested functions)? Their values would survive a jump. */
-function hasVar(node: AnyNode): boolean {
-  if (node.type === 'VariableDeclaration' && node.kind === 'var') return true;
+/** Is `test` true of `node` or of a node below it, not looking into nested functions? */
+function anyInBody(node: AnyNode, test: (n: AnyNode) => boolean): boolean {
+  if (test(node)) return true;
   if (isFunctionNode(node)) return false;
   for (const k of Object.keys(node)) {
     const v = node[k];
-    if (Array.isArray(v)) {
-      for (const c of v)
-        if (
-          c &&
-          typeof c === 'object' &&
-          typeof (c as AnyNode).type === 'string' &&
-          hasVar(c as AnyNode)
-        )
-          return true;
-    } else if (
-      v &&
-      typeof v === 'object' &&
-      typeof (v as AnyNode).type === 'string' &&
-      hasVar(v as AnyNode)
-    )
-      return true;
+    for (const c of Array.isArray(v) ? v : [v])
+      if (
+        c &&
+        typeof c === 'object' &&
+        typeof (c as AnyNode).type === 'string' &&
+        anyInBody(c as AnyNode, test)
+      )
+        return true;
   }
   return false;
 }
 
+/** Does a function body declare `var`s? Their values would survive a jump. */
+function hasVar(body: AnyNode): boolean {
+  return anyInBody(body, (n) => n.type === 'VariableDeclaration' && n.kind === 'var');
+}
+
 /**
- * Does a function body declare one of `names` in an inner scope (outside
- * nested functions)? A jump assigns the parameters by name, and a shadowing
- * `let s` would take the assignment instead.
+ * Does a function body declare one of `names` in an inner scope? A jump
+ * assigns the parameters by name, and a shadowing `let s` would take the
+ * assignment instead.
  */
-function declaresAny(node: AnyNode, names: Set<string>): boolean {
-  if (isFunctionNode(node)) return false;
-  const bound: AnyNode[] = [];
-  if (node.type === 'VariableDeclarator') patternNames(node.id as AnyNode, bound);
-  else if ((node.type === 'ClassDeclaration' || node.type === 'FunctionDeclaration') && node.id)
-    bound.push(node.id as AnyNode);
-  else if (node.type === 'CatchClause' && node.param) patternNames(node.param as AnyNode, bound);
-  if (bound.some((id) => names.has(id.name as string))) return true;
-  for (const k of Object.keys(node)) {
-    const v = node[k];
-    if (Array.isArray(v)) {
-      for (const c of v)
-        if (
-          c &&
-          typeof c === 'object' &&
-          typeof (c as AnyNode).type === 'string' &&
-          declaresAny(c as AnyNode, names)
-        )
-          return true;
-    } else if (
-      v &&
-      typeof v === 'object' &&
-      typeof (v as AnyNode).type === 'string' &&
-      declaresAny(v as AnyNode, names)
-    )
-      return true;
-  }
-  return false;
+function declaresAny(body: AnyNode, names: Set<string>): boolean {
+  return anyInBody(body, (n) => {
+    const bound: AnyNode[] = [];
+    if (n.type === 'VariableDeclarator') patternNames(n.id as AnyNode, bound);
+    else if ((n.type === 'ClassDeclaration' || n.type === 'FunctionDeclaration') && n.id)
+      bound.push(n.id as AnyNode);
+    else if (n.type === 'CatchClause' && n.param) patternNames(n.param as AnyNode, bound);
+    return bound.some((id) => names.has(id.name as string));
+  });
 }
 
 function nameOf(n: AnyNode): string {
