@@ -350,3 +350,25 @@ describe('rewrites keep JavaScript semantics', () => {
     );
   });
 });
+
+describe('stack traces of other code', () => {
+  it('keep Node source maps (--enable-source-maps) while a node runs', async () => {
+    process.setSourceMapsEnabled(true);
+    const { writeFileSync: write } = await import('node:fs');
+    const { pathToFileURL } = await import('node:url');
+    const file = join(p.dir, 'app.mjs');
+    // app.mjs line 1 comes from line 7 of app.ts
+    const map = {
+      version: 3,
+      sources: ['app.ts'],
+      names: [],
+      mappings: 'AAMA',
+    };
+    write(
+      file,
+      `export function boom() { throw new Error('app'); }\n//# sourceMappingURL=data:application/json;base64,${Buffer.from(JSON.stringify(map)).toString('base64')}\n`,
+    );
+    const { boom } = await import(pathToFileURL(file).href);
+    assert.throws(boom, (e) => e.stack.includes(`${join(p.dir, 'app.ts')}:7:`));
+  });
+});
