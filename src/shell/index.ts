@@ -266,6 +266,21 @@ export function startShell(options: ShellOptions): Shell {
       internal.table.als.run(proc, () => original.call(r, code, ctx, file, cb));
       return;
     }
+    // One line at a time, in order, as Erlang's shell: with piped input the next
+    // line arrives while this one is still awaited (`c(m)` then `m.f()`).
+    if (busy > 0) {
+      waiting.push(() => evaluate(code, ctx, file, cb));
+      return;
+    }
+    evaluate(code, ctx, file, cb);
+  };
+  const waiting: (() => void)[] = [];
+  function evaluate(
+    code: string,
+    ctx: object,
+    file: string,
+    cb: (err: Error | null, result?: unknown) => void,
+  ): void {
     busy++;
     const done = (err: Error | null, result?: unknown) => {
       settled();
@@ -289,10 +304,14 @@ export function startShell(options: ShellOptions): Shell {
         );
       }),
     );
-  };
+  }
   function settled(): void {
     busy = Math.max(0, busy - 1);
-    if (busy === 0) drained?.();
+    if (busy > 0) return;
+    const next = waiting.shift();
+    if (next !== undefined)
+      setImmediate(next); // after the REPL has printed this line's result
+    else drained?.();
   }
   // Errors of an evaluation reach the REPL's domain, not our callback.
   r._domain.prependListener('error', (e: unknown) => {
@@ -401,7 +420,7 @@ export function startShell(options: ShellOptions): Shell {
     r.on('exit', () => {
       closing = true;
       // Input ended (Ctrl+D, end of a pipe): let the lines still being evaluated finish.
-      if (busy === 0) resolve();
+      if (busy === 0 && waiting.length === 0) resolve();
       else drained = resolve;
     });
   });
