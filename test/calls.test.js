@@ -124,6 +124,33 @@ describe('S3.4 external function references and closures', () => {
     assert.equal(g(1, 2), 3);
   });
 
+  it('a reference to a function no version exports yet fails only when called (fun m:f/a)', async () => {
+    writeSource(p, 'grows.ts', 'export const size = 1;\n');
+    await c('grows');
+    const later = mod('grows').later;
+    assert.equal(typeof later, 'function');
+    assert.throws(
+      () => later(),
+      (e) => e.code === 'undef' && e.module === 'grows' && e.function === 'later',
+    );
+    writeSource(
+      p,
+      'grows.ts',
+      'export const size = 2;\nexport function later(): string {\n  return "here";\n}\n',
+    );
+    await c('grows');
+    assert.equal(later(), 'here');
+    assert.equal(mod('grows').later, later, 'the same reference once it is exported');
+  });
+
+  it('reading a value export of a module not loaded yet autoloads it', async () => {
+    writeSource(p, 'cfg.ts', 'export const port = 8080;\n');
+    const { compile } = await import('../dist/index.js');
+    await compile.file('cfg');
+    assert.equal(code.isLoaded('cfg'), false);
+    assert.equal(mod('cfg').port, 8080);
+  });
+
   it('a closure belongs to the version that made it', async () => {
     useFixture(p, 'core/math_v1.ts', 'math.ts');
     await c('math');

@@ -68,7 +68,13 @@ export class ModuleRecord {
             : undefined;
         }
         if (rec.current === undefined) autoload(rec);
-        const target = receiver === rec.handle ? rec.handle : rec.cell.v;
+        if (receiver === rec.handle) {
+          if (rec.current !== undefined && Object.hasOwn(rec.handle, prop)) return rec.handle[prop];
+          // A name no version exports (yet): as Erlang's `fun m:f/a`, the reference
+          // can be made now and fails with undef only when called (S3.4).
+          return rec.trampoline(prop);
+        }
+        const target = rec.cell.v;
         if (rec.current !== undefined && Object.hasOwn(target, prop)) return target[prop];
         throw undef(rec, prop);
       },
@@ -110,6 +116,22 @@ export class ModuleRecord {
     }
   }
 
+  /**
+   * The external function reference for `name` (Erlang's `fun m:f/a`): it runs
+   * the current version at each call, and is the same object across versions.
+   */
+  trampoline(name: string): (...args: unknown[]) => unknown {
+    let t = this.trampolines.get(name);
+    if (t === undefined) {
+      const cell = this.cell;
+      t = {
+        [name]: (...args: unknown[]) => (cell.v[name] as (...a: unknown[]) => unknown)(...args),
+      }[name]!;
+      this.trampolines.set(name, t);
+    }
+    return t;
+  }
+
   /** Points the cell and the handle at `v` (or at nothing): the moment a version becomes current. */
   repoint(v: Version | undefined): void {
     const h = this.handle;
@@ -126,14 +148,7 @@ export class ModuleRecord {
       const desc = Object.getOwnPropertyDescriptor(ex, name)!;
       const value = desc.get === undefined ? desc.value : undefined;
       if (typeof value === 'function' && !isClass(value)) {
-        let t = this.trampolines.get(name);
-        if (t === undefined) {
-          // An external function reference (Erlang's fun m:f/a): runs the current version at each call.
-          t = {
-            [name]: (...args: unknown[]) => (cell.v[name] as (...a: unknown[]) => unknown)(...args),
-          }[name]!;
-          this.trampolines.set(name, t);
-        }
+        const t = this.trampoline(name);
         const cur = Object.getOwnPropertyDescriptor(h, name);
         if (cur?.value !== t)
           Object.defineProperty(h, name, {
