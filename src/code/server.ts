@@ -457,13 +457,19 @@ export class CodeServer {
   loadedSource(name: string): { file: string; text: string } | undefined {
     const cur = this.records.get(name)?.current;
     if (!cur?.map) return undefined;
-    try {
-      const m = JSON.parse(cur.map) as { sourcesContent?: (string | null)[] };
-      const text = m.sourcesContent?.[0];
-      return typeof text === 'string' ? { file: cur.header.source, text } : undefined;
-    } catch {
-      return undefined;
+    // Every typed `c` asks for every loaded module: parse each version's map once.
+    let src = sourceCache.get(cur);
+    if (src === undefined) {
+      try {
+        const m = JSON.parse(cur.map) as { sourcesContent?: (string | null)[] };
+        const text = m.sourcesContent?.[0];
+        src = typeof text === 'string' ? { file: cur.header.source, text } : null;
+      } catch {
+        src = null;
+      }
+      sourceCache.set(cur, src);
     }
+    return src ?? undefined;
   }
 
   /**
@@ -521,6 +527,9 @@ export class CodeServer {
     this.path.set([]);
   }
 }
+
+/** The recorded source of each version, read once (dropped with the version). */
+const sourceCache = new WeakMap<Version, { file: string; text: string } | null>();
 
 function isErrors(x: PreparedModule[] | ModuleLoadError[]): x is ModuleLoadError[] {
   return x.length > 0 && 'error' in x[0]!;
