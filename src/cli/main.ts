@@ -318,6 +318,12 @@ async function compileCommand(s: Settings, positionals: string[]): Promise<never
  */
 function reexecIfNeeded(): boolean {
   const major = Number(process.versions.node.split('.')[0]);
+  if (major < 22) {
+    process.stderr.write(
+      `hotcode needs Node.js 22 or newer (this is ${process.version}, which has no fast AsyncLocalStorage and cannot require ES modules); run it with a newer node\n`,
+    );
+    process.exit(1);
+  }
   if (
     major >= 24 ||
     process.execArgv.includes('--experimental-async-context-frame') ||
