@@ -37,4 +37,23 @@ describe('S7.1 the shell on piped input', () => {
     assert.ok(at("'second'") < at("{ module: 'ver' }"), out);
     assert.match(out.slice(at("{ module: 'ver' }")), /\n1\n/);
   });
+
+  it('runs a line queued behind an awaited one even when the input ends right after it', () => {
+    const p = project();
+    writeSource(p, 'ver.ts', 'export function v(): number {\n  return 7;\n}\n');
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(
+        process.execPath,
+        [cli, 'shell', '--src', p.src, '--out', p.out, '--no-typecheck'],
+        {
+          input: 'c(ver)\nver.v()\n',
+          encoding: 'utf8',
+          cwd: p.dir,
+          env: { ...process.env, HOTCODE_HISTORY: '', NO_COLOR: '1' },
+        },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /\{ module: 'ver' \}\n7\n/, r.stdout);
+    }
+  });
 });

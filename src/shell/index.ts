@@ -308,9 +308,9 @@ export function startShell(options: ShellOptions): Shell {
   function settled(): void {
     busy = Math.max(0, busy - 1);
     if (busy > 0) return;
-    const next = waiting.shift();
-    if (next !== undefined)
-      setImmediate(next); // after the REPL has printed this line's result
+    // The next line starts after the REPL has printed this line's result; it stays
+    // in `waiting` until then, so that input ending meanwhile does not end the shell.
+    if (waiting.length > 0) setImmediate(() => waiting.shift()?.());
     else drained?.();
   }
   // Errors of an evaluation reach the REPL's domain, not our callback.
