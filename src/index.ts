@@ -14,8 +14,7 @@
 import type { GenServerApi, SupervisorApi, SysApi, UpgradeFn } from './behaviours.js';
 import { explain } from './code/server.js';
 import { compileModules } from './compiler/index.js';
-import { isModuleName } from './compiler/rewrite.js';
-import { badarg, HotcodeError } from './errors.js';
+import { badarg } from './errors.js';
 import * as self from './index.js';
 import {
   currentNode,
@@ -30,7 +29,6 @@ import { table } from './process/api.js';
 import { countersOf, isUsedBy } from './process/frames.js';
 import { Pid, type Ref } from './process/pid.js';
 import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
-import { EXIT_THROWN } from './process/table.js';
 import type {
   AtomicLoadResult,
   CManyResult,
@@ -540,29 +538,3 @@ export const supervisor = server.record('supervisor').handle as unknown as Super
 /** A release upgrade (S8.4). */
 export const upgrade: UpgradeFn = (opts) =>
   (server.record('release').cell.v.upgrade as UpgradeFn)(opts);
-
-/** @internal For the runtime's own modules and the shell: not part of the contract. */
-export const internal = Object.freeze({
-  isModuleName,
-  server,
-  table,
-  /** The marker `exit(reason)` unwinds the exiting process's code with. */
-  isExitUnwind: (e: unknown): boolean => e === EXIT_THROWN,
-  /**
-   * Starts the type gate's checker ahead of the first `c` (it takes ~1.5 s to
-   * load TypeScript in its worker): the shell and watch mode call this at start.
-   */
-  warmTypeGate: async (): Promise<void> => {
-    const node = currentNode('warmTypeGate');
-    if (node.options.typecheck) await (await typeGate(node)).warm();
-  },
-  /** For `upgrade`'s rollback (S8.4): see CodeServer.snapshotVersions. */
-  snapshotVersions: (module: string) => server.snapshotVersions(module),
-  restoreVersions: (snap: ReturnType<typeof server.snapshotVersions>) =>
-    server.restoreVersions(snap),
-  setSuspended(pid: Pid, suspended: boolean): void {
-    const p = table.lookup(pid);
-    if (p) p.suspended = suspended;
-  },
-  HotcodeError,
-});

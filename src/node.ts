@@ -11,8 +11,12 @@ import { isDirectory } from './code/path.js';
 import { CodeServer } from './code/server.js';
 import { installStackTraces, uninstallStackTraces } from './code/stacktrace.js';
 import { createTypeGate, type TypeGate } from './compiler/typegate/index.js';
-import { HotcodeError } from './errors.js';
+import { badarg, HotcodeError } from './errors.js';
 import { cancelAllTimers, table } from './process/api.js';
+import { NONE } from './process/mailbox.js';
+import { Pid } from './process/pid.js';
+import { EXIT_THROWN, type ExitReason, type Proc } from './process/table.js';
+import type { RuntimeServices, VersionsTransaction } from './services.js';
 import type { StartOptions } from './types.js';
 
 /** The runtime's own modules (genServer, supervisor, sys, …), compiled at build time. */
@@ -104,8 +108,9 @@ export function startNode(opts: StartOptions | undefined, api: unknown): void {
     compilationCacheOff = true;
   }
   installStackTraces();
+  // The runtime's own modules get the public API and the services (runtime-api.ts).
   server.runtime ??= createRuntime(
-    api,
+    Object.freeze({ ...(api as object), services }),
     (name) => server.record(name).handle,
     (name) => server.record(name).cell,
   );
@@ -154,3 +159,77 @@ export function currentNode(what: string): NodeState {
 export function isStarted(): boolean {
   return state !== undefined;
 }
+
+// ---- the runtime's services for its own modules and the shell (services.ts) ------------
+
+function procOf(pid: Pid, what: string): Proc | undefined {
+  if (!(pid instanceof Pid)) badarg(`${what}: expected a Pid, got ${typeof pid}`);
+  return table.lookup(pid);
+}
+
+export const services: RuntimeServices = Object.freeze({
+  moduleArg: (m: unknown, what: string) => server.moduleArg(m, what),
+  cellOf: (module: string) => server.record(module).cell,
+  currentExports: (module: string) => server.records.get(module)?.current?.exports,
+  versionsTransaction(modules: readonly string[]): VersionsTransaction {
+    const snaps = modules.map((m) => server.snapshotVersions(m));
+    return {
+      mark() {},
+      rollback() {
+        for (const s of snaps) server.restoreVersions(s);
+      },
+    };
+  },
+  caller: () => table.current()?.pid,
+  callerExit() {
+    const p = table.current();
+    return p === undefined || p.alive ? undefined : { reason: p.exitReason };
+  },
+  onExit(pid: Pid, listener: (reason: ExitReason) => void): boolean {
+    const p = procOf(pid, 'onExit');
+    if (p === undefined || !p.alive) return false;
+    p.abort ??= new AbortController();
+    p.abort.signal.addEventListener('abort', () => listener(p.exitReason), { once: true });
+    return true;
+  },
+  setSuspended(pid: Pid, suspended: boolean): void {
+    const p = procOf(pid, 'setSuspended');
+    if (p) p.suspended = suspended;
+  },
+  isExitUnwind: (e: unknown) => e === EXIT_THROWN,
+  report(message: string, meta: { pid: Pid; reason: ExitReason }): void {
+    try {
+      table.logger.error(message, meta);
+    } catch {
+      // a broken logger must not break the runtime
+    }
+  },
+  spawnShell(onExit: (reason: ExitReason) => void): Pid {
+    const p = table.spawn(() => new Promise<never>(() => {}), undefined, 'shell');
+    p.onExit = onExit;
+    return p.pid;
+  },
+  runAs<T>(pid: Pid, fn: () => T): T {
+    const p = procOf(pid, 'runAs');
+    if (p === undefined) throw new HotcodeError('noproc', `runAs: process ${pid} is not alive`);
+    return table.als.run(p, fn);
+  },
+  drainMailbox(pid: Pid): unknown[] {
+    const p = procOf(pid, 'drainMailbox');
+    if (p === undefined) return [];
+    const out: unknown[] = [];
+    for (let m = p.take(undefined); m !== NONE; m = p.take(undefined)) out.push(m);
+    return out;
+  },
+  cancelReceives(pid: Pid): void {
+    const p = procOf(pid, 'cancelReceives');
+    if (p) while (p.waiter !== undefined) p.waiter = undefined;
+  },
+  reapInterrupted: (reason: ExitReason) => table.reapInterrupted(reason).map((p) => p.pid),
+  async warmTypeGate(): Promise<void> {
+    const node = currentNode('warmTypeGate');
+    if (!node.options.typecheck) return;
+    node.gate ??= typeGateFor(node.options.root, node.options.src);
+    await node.gate.warm();
+  },
+});

@@ -17,7 +17,6 @@ import {
   code,
   compile,
   type Diagnostic,
-  internal,
   mod,
   processes,
   receive,
@@ -28,6 +27,7 @@ import {
   start,
   stop,
 } from '../index.js';
+import { services } from '../node.js';
 import {
   createStyle,
   formatDiagnostics,
@@ -178,7 +178,7 @@ async function makeStale(s: Settings, report: (line: string) => void): Promise<v
 async function shellCommand(s: Settings): Promise<never> {
   await start(s.start);
   // The first type check loads TypeScript (~1.5 s): do it while the user types.
-  void internal.warmTypeGate().catch(() => {});
+  void services.warmTypeGate().catch(() => {});
   const out = createStyle(wantsColor(process.stdout));
   await makeStale(s, (line) => process.stdout.write(`${line}\n`));
   const history = process.env.HOTCODE_HISTORY ?? join(s.start.root, '.hotcode_history');

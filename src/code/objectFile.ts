@@ -9,7 +9,9 @@
  * It is never imported through Node's module system, so a purged version can
  * be garbage-collected (SPEC S1.2).
  */
-import { createHash } from 'node:crypto';
+import { md5 } from '../vocabulary.js';
+
+export { md5 };
 
 /** Bumped when the layout or the linkage the body expects changes. */
 export const FORMAT_VERSION = 1;
@@ -38,10 +40,6 @@ export interface ParsedObject {
   body: string;
   /** The source map JSON text (undefined if the file has none). */
   map: string | undefined;
-}
-
-export function md5(text: string): string {
-  return createHash('md5').update(text).digest('hex');
 }
 
 export function formatObjectFile(header: ObjectHeader, body: string, mapJson: string): string {

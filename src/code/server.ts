@@ -9,7 +9,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import vm from 'node:vm';
-import { isModuleName } from '../compiler/rewrite.js';
 import { badarg } from '../errors.js';
 import type { VersionToken } from '../process/frames.js';
 import type { ProcessTable } from '../process/table.js';
@@ -23,6 +22,7 @@ import type {
   VersionInfo,
   Versions,
 } from '../types.js';
+import { isModuleName } from '../vocabulary.js';
 import { handleName, ModuleRecord, type Version } from './handles.js';
 import { createVersionLinkage, type Runtime } from './linkage.js';
 import { type ObjectHeader, parseObjectFile } from './objectFile.js';

@@ -136,6 +136,12 @@ export class ProcessTable {
   readonly names = new Map<string, Proc>();
   private nextId = 80;
   logger: Logger = defaultLogger;
+  /**
+   * Processes running the first part of their function (spawn runs it up to
+   * its first suspension). An uncatchable interrupt (the shell's Ctrl+C)
+   * leaves them here: `reapInterrupted` ends them.
+   */
+  private readonly starting: Proc[] = [];
 
   current(): Proc | undefined {
     return this.als.getStore();
@@ -189,8 +195,17 @@ export class ProcessTable {
     this.procs.add(p);
     setup?.(p);
     currentTable = this;
+    const depth = this.starting.push(p);
     this.als.run(p, startProcess, this, p, fn, args);
+    this.starting.length = depth - 1;
     return p;
+  }
+
+  /** Ends the processes an interrupt left in their first part (see `starting`). */
+  reapInterrupted(reason: ExitReason): Proc[] {
+    const left = this.starting.splice(0);
+    for (const p of left) this.exit(p, reason);
+    return left;
   }
 
   /** `spawnFn` of a function of no arguments. */

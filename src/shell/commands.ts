@@ -9,7 +9,6 @@ import {
   code,
   c as compileAndLoad,
   type Diagnostic,
-  internal,
   l as load,
   lm as loadModified,
   type ModuleArg,
@@ -21,6 +20,7 @@ import {
   registered,
   whereis,
 } from '../index.js';
+import { services } from '../node.js';
 import { versionLabel } from '../watch/index.js';
 import { displayPath, formatDiagnostics, formatError, type Style, table } from './format.js';
 import { loadedModules } from './modules.js';
@@ -32,7 +32,7 @@ export interface CommandContext {
   /** Terminal width (80 when unknown). */
   columns(): number;
   /** The shell's current process (for flush). */
-  shellProcess(): { pid: Pid; mailbox: { take(match: undefined): unknown; length: number } };
+  shellPid(): Pid;
 }
 
 export interface ShellCommand {
@@ -123,7 +123,7 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
       );
       return undefined;
     }
-    const name = internal.server.moduleArg(module, 'm');
+    const name = services.moduleArg(module, 'm');
     const v = code.versions(name);
     const lines: string[] = [style.bold(`Module ${name}`)];
     if (v.current === undefined) {
@@ -142,7 +142,7 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
       .map((k) => {
         const d = Object.getOwnPropertyDescriptor(handle, k);
         const f = d && 'value' in d ? d.value : undefined;
-        const target = internal.server.records.get(name)?.current?.exports[k];
+        const target = services.currentExports(name)?.[k];
         return typeof f === 'function' && typeof target === 'function'
           ? `${k}/${target.length}`
           : k;
@@ -152,9 +152,7 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
       `  ${label} vsn ${x.vsn === x.md5 ? x.vsn.slice(0, 8) : x.vsn}, loaded ${new Date(x.loadedAt).toLocaleTimeString()} from ${displayPath(x.file)}`;
     lines.push(describe('current:', v.current));
     if (v.old) {
-      const users = processes().filter(
-        (p) => internal.server.records.get(name)?.old && usesOld(p, name),
-      ).length;
+      const users = processes().filter((p) => usesOld(p, name)).length;
       lines.push(
         `${describe('old:    ', v.old)} (used by ${users} process${users === 1 ? '' : 'es'})`,
       );
@@ -206,12 +204,8 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
   }
 
   function flush(): undefined {
-    const me = ctx.shellProcess();
-    for (;;) {
-      if (me.mailbox.length === 0) break;
-      const msg = me.mailbox.take(undefined);
+    for (const msg of services.drainMailbox(ctx.shellPid()))
       print(`Shell got ${inspect(msg, { colors: style.color, depth: 4, breakLength: 100 })}`);
-    }
     return undefined;
   }
 

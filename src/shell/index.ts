@@ -18,8 +18,9 @@
 import { readFileSync } from 'node:fs';
 import repl from 'node:repl';
 import { inspect, types } from 'node:util';
+import type { Pid } from '../index.js';
 import * as api from '../index.js';
-import { internal, type Pid } from '../index.js';
+import { services } from '../node.js';
 import { COMMANDS, createCommands } from './commands.js';
 import { createStyle, formatError, formatReason, type Style, wantsColor } from './format.js';
 import { knownModules, loadedModules } from './modules.js';
@@ -103,11 +104,9 @@ type ReplInternals = Omit<repl.REPLServer, 'eval' | 'completer'> & {
   prompt(preserveCursor?: boolean): void;
 };
 
-type ShellProc = NonNullable<ReturnType<typeof internal.table.current>>;
-
-/** `exit(reason)` unwinds the calling process's code with this marker (process/table.ts EXIT_THROWN). */
+/** `exit(reason)` unwinds the calling process's code with this marker. */
 function isExitUnwind(e: unknown): boolean {
-  return internal.isExitUnwind(e);
+  return services.isExitUnwind(e);
 }
 
 export function version(): string {
@@ -130,7 +129,7 @@ export function startShell(options: ShellOptions): Shell {
   const columns = () => Math.max(40, Math.min((output as NodeJS.WriteStream).columns || 80, 200));
 
   // ---- the shell process -----------------------------------------------------------------
-  let proc: ShellProc;
+  let proc: Pid;
   let closing = false;
   /** User lines being evaluated (more than one only with piped input). */
   let busy = 0;
@@ -138,18 +137,17 @@ export function startShell(options: ShellOptions): Shell {
   let lastDeath: { pid: Pid; reason: unknown } | undefined;
 
   function spawnShellProcess(): void {
-    const p = internal.table.spawn(() => new Promise<never>(() => {}), undefined, 'shell');
-    p.onExit = (reason) => {
+    const pid = services.spawnShell((reason) => {
       if (closing) return;
-      lastDeath = { pid: p.pid, reason };
+      lastDeath = { pid, reason };
       spawnShellProcess();
       notify(
         style.yellow(
-          `** shell process ${p.pid} exited: ${formatReason(reason)}; new shell process ${proc.pid}`,
+          `** shell process ${pid} exited: ${formatReason(reason)}; new shell process ${proc}`,
         ),
       );
-    };
-    proc = p;
+    });
+    proc = pid;
   }
   spawnShellProcess();
 
@@ -201,7 +199,7 @@ export function startShell(options: ShellOptions): Shell {
     print,
     style,
     columns,
-    shellProcess: () => proc as never,
+    shellPid: () => proc,
   });
   const bindings: Record<string, unknown> = {};
   for (const n of API_NAMES) bindings[n] = (api as Record<string, unknown>)[n];
@@ -263,7 +261,7 @@ export function startShell(options: ShellOptions): Shell {
     const fromUser = userLine;
     userLine = false;
     if (!fromUser) {
-      internal.table.als.run(proc, () => original.call(r, code, ctx, file, cb));
+      services.runAs(proc, () => original.call(r, code, ctx, file, cb));
       return;
     }
     // One line at a time, in order, as Erlang's shell: with piped input the next
@@ -286,7 +284,7 @@ export function startShell(options: ShellOptions): Shell {
       settled();
       cb(err, result);
     };
-    internal.table.als.run(proc, () =>
+    services.runAs(proc, () =>
       original.call(r, code, ctx, file, (err, result) => {
         if (err !== null || !types.isPromise(result)) {
           done(err, result);
@@ -296,7 +294,7 @@ export function startShell(options: ShellOptions): Shell {
         // Each in its own slot: with piped input, the next line may be evaluated meanwhile.
         const slot = `__hotcodeResult${++awaited}`;
         Object.defineProperty(ctx, slot, { value: result, configurable: true, writable: true });
-        internal.table.als.run(proc, () =>
+        services.runAs(proc, () =>
           original.call(r, `await ${slot}\n`, ctx, file, (e2, r2) => {
             delete (ctx as Record<string, unknown>)[slot];
             done(e2, r2);
@@ -320,7 +318,7 @@ export function startShell(options: ShellOptions): Shell {
       if (k.startsWith('__hotcodeResult')) delete (r.context as Record<string, unknown>)[k];
     if ((e as { code?: unknown })?.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') {
       // The interrupted expression may have left a receive pending: it must not take the next message.
-      proc.mailbox.waiter = undefined;
+      services.cancelReceives(proc);
     }
   });
 
@@ -348,7 +346,7 @@ export function startShell(options: ShellOptions): Shell {
       const [, name, partial] = member as unknown as [string, string, string];
       let keys: string[] = [];
       try {
-        if (tab) internal.table.als.run(proc, () => api.code.ensureLoaded(name));
+        if (tab) services.runAs(proc, () => api.code.ensureLoaded(name));
         if (api.code.isLoaded(name)) keys = Object.keys(api.mod(name));
       } catch {
         keys = [];
@@ -403,7 +401,7 @@ export function startShell(options: ShellOptions): Shell {
   api.setLogger({
     error(_message, meta) {
       // The shell's own death is told in one line by spawnShellProcess.
-      if (lastDeath?.pid === meta.pid || meta.pid === proc.pid) return;
+      if (lastDeath?.pid === meta.pid || meta.pid === proc) return;
       const who = meta.name !== undefined ? `${meta.pid} (${meta.name})` : String(meta.pid);
       const started = meta.initialCall !== undefined ? ` started as ${meta.initialCall}` : '';
       const reason = meta.reason instanceof Error || types.isNativeError(meta.reason);
@@ -429,7 +427,7 @@ export function startShell(options: ShellOptions): Shell {
     repl: server,
     style,
     print: notify,
-    pid: () => proc.pid,
+    pid: () => proc,
     closed,
   };
 }

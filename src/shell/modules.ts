@@ -6,8 +6,8 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { code, internal } from '../index.js';
-import { moduleOfFile } from '../watch/index.js';
+import { code } from '../index.js';
+import { isModuleName, moduleOfSourceFile } from '../vocabulary.js';
 
 function namesIn(dir: string, objectFiles: boolean): string[] {
   let entries: string[];
@@ -21,9 +21,9 @@ function namesIn(dir: string, objectFiles: boolean): string[] {
     if (objectFiles) {
       if (!f.endsWith('.js')) continue;
       const name = f.slice(0, -3);
-      if (internal.isModuleName(name)) out.push(name);
+      if (isModuleName(name)) out.push(name);
     } else {
-      const name = moduleOfFile(f);
+      const name = moduleOfSourceFile(f);
       if (name !== undefined) out.push(name);
     }
   }
@@ -66,7 +66,7 @@ export function staleModules(srcDirs: readonly string[], out: string): string[] 
       continue;
     }
     for (const f of entries.sort()) {
-      const name = moduleOfFile(f);
+      const name = moduleOfSourceFile(f);
       if (name === undefined || seen.has(name)) continue;
       seen.add(name);
       const src = mtime(join(dir, f));

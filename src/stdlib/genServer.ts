@@ -30,12 +30,13 @@ import {
   BadArgError,
   exit,
   HotcodeError,
-  internal,
+  isProcessAlive,
   Pid,
   receive,
   register,
   run,
   send,
+  services,
   spawn,
   spawnLink,
   whereis,
@@ -56,8 +57,6 @@ export const vsn = '1';
 
 type Cell = { v: Record<string, unknown> };
 type Fn = (...args: unknown[]) => unknown;
-// biome-ignore lint/suspicious/noExplicitAny: process records are internal to the runtime
-type Proc = any;
 
 /** A caller waiting for a reply (the runtime side of `From`). */
 interface Caller extends From {
@@ -91,25 +90,22 @@ interface Server {
 
 // ---- calls (client side) ---------------------------------------------------------------
 
-/** Pending calls per server process, failed when it exits. */
-const pendingOf = new WeakMap<Proc, Set<Caller>>();
+/** Pending calls per live server process, failed when it exits. */
+const pendingOf = new WeakMap<Pid, Set<Caller>>();
 
-function pendingFor(proc: Proc): Set<Caller> {
-  let set = pendingOf.get(proc);
+/** The pending calls of a live server (undefined if it is not alive). */
+function pendingFor(pid: Pid): Set<Caller> | undefined {
+  let set = pendingOf.get(pid);
   if (set === undefined) {
     const s = new Set<Caller>();
+    const alive = services.onExit(pid, (reason) => {
+      pendingOf.delete(pid);
+      for (const c of s) settle(c, false, exitError(reason, pid));
+      s.clear();
+    });
+    if (!alive) return undefined;
     set = s;
-    pendingOf.set(proc, s);
-    proc.abort ??= new AbortController();
-    (proc.abort as AbortController).signal.addEventListener(
-      'abort',
-      () => {
-        const reason = proc.exitReason;
-        for (const c of s) settle(c, false, exitError(reason, proc.pid));
-        s.clear();
-      },
-      { once: true },
-    );
+    pendingOf.set(pid, s);
   }
   return set;
 }
@@ -254,8 +250,8 @@ function arm(q: TimeoutQueue): void {
   }, q.tick);
 }
 
-/** The live process record of a server argument, or undefined (no such server). */
-function serverProc(server: unknown, what: string): Proc | undefined {
+/** The pid of a live server argument, or undefined (no such server). */
+function serverPid(server: unknown, what: string): Pid | undefined {
   let pid: Pid | undefined;
   if (server instanceof Pid) pid = server;
   else if (typeof server === 'string') pid = whereis(server);
@@ -263,9 +259,7 @@ function serverProc(server: unknown, what: string): Proc | undefined {
     throw new BadArgError(
       `${what}: the server must be a Pid or a registered name, got ${typeof server}`,
     );
-  if (pid === undefined) return undefined;
-  const p = internal.table.lookup(pid);
-  return p?.alive ? p : undefined;
+  return pid !== undefined && isProcessAlive(pid) ? pid : undefined;
 }
 
 function checkTimeout(t: unknown, what: string): void {
@@ -285,10 +279,10 @@ function request(
   timeoutMs: Timeout,
   what: string,
 ): Promise<unknown> {
-  const me: Proc = internal.table.current();
-  if (me !== undefined && !me.alive)
+  const me = services.caller();
+  if (me !== undefined && services.callerExit() !== undefined)
     return Promise.reject(callError('noproc', `${what}: the calling process has exited`));
-  const target = serverProc(server, what);
+  const target = serverPid(server, what);
   checkTimeout(timeoutMs, what);
   if (target === undefined)
     return Promise.reject(callError('noproc', `${what}: no such server ${String(server)}`));
@@ -300,13 +294,15 @@ function request(
     return Promise.reject(
       callError(
         'calling_self',
-        `${what}: server ${me.pid} called itself; it would wait for its own reply`,
+        `${what}: server ${me} called itself; it would wait for its own reply`,
       ),
     );
+  const pending = pendingFor(target);
+  if (pending === undefined)
+    return Promise.reject(callError('noproc', `${what}: no such server ${String(server)}`));
   return new Promise((resolve, reject) => {
-    const pending = pendingFor(target);
     const from: Caller = {
-      pid: me.pid,
+      pid: me,
       tag: {},
       open: true,
       resolve,
@@ -318,7 +314,7 @@ function request(
     };
     pending.add(from);
     if (timeoutMs !== 'infinity') enqueue(from, timeoutMs);
-    send(target.pid, { $gen: kind, from, request: body });
+    send(target, { $gen: kind, from, request: body });
   });
 }
 
@@ -425,14 +421,14 @@ function startServer(
   opts: ServerStartOptions | undefined,
   what: string,
 ): Promise<Pid> {
-  const name = internal.server.moduleArg(module, what) as string;
+  const name = services.moduleArg(module, what);
   if (opts !== undefined && (typeof opts !== 'object' || opts === null))
     throw new BadArgError(`${what}: opts must be an object`);
   const regName = opts?.name;
   if (regName !== undefined && (typeof regName !== 'string' || regName === ''))
     throw new BadArgError(`${what}: opts.name must be a non-empty string`);
-  const me: Proc = internal.table.current();
-  if (me !== undefined && !me.alive)
+  const me = services.caller();
+  if (me !== undefined && services.callerExit() !== undefined)
     return Promise.reject(callError('noproc', `${what}: the calling process has exited`));
   if (regName !== undefined) {
     const taken = whereis(regName);
@@ -447,7 +443,7 @@ function startServer(
   }
   return new Promise((resolve, reject) => {
     const ack: Caller = {
-      pid: me?.pid,
+      pid: me as Pid,
       tag: {},
       open: true,
       resolve,
@@ -460,15 +456,14 @@ function startServer(
     // The initial call shows as `<module>.init/1` in processInfo.
     const body = {
       [`${name}.init`]: (a: unknown) =>
-        serverMain(name, a, regName, link && me !== undefined ? me.pid : undefined, ack),
+        serverMain(name, a, regName, link && me !== undefined ? me : undefined, ack),
     }[`${name}.init`]!;
     const pid: Pid = link && me !== undefined ? spawnLink(body, args) : spawn(body, args);
     if (ack.open) {
       // Still in init: if the process dies before it acknowledges, fail the start with its reason.
-      const proc = internal.table.lookup(pid);
-      if (proc === undefined) settle(ack, false, exitReason(pid));
+      const pending = pendingFor(pid);
+      if (pending === undefined) settle(ack, false, exitReason(pid));
       else {
-        const pending = pendingFor(proc);
         ack.pending = pending;
         pending.add(ack);
       }
@@ -494,10 +489,10 @@ async function serverMain(
   parent: Pid | undefined,
   ack: Caller,
 ) {
-  const me: Proc = internal.table.current();
+  const me = services.caller()!;
   if (name !== undefined) {
     try {
-      register(name, me.pid);
+      register(name, me);
     } catch {
       settle(
         ack,
@@ -509,15 +504,16 @@ async function serverMain(
       return;
     }
   }
-  const cell = internal.server.record(module).cell as Cell;
+  const cell: Cell = services.cellOf(module);
   let state: unknown;
   try {
     state = (cell.v.init as Fn)(args);
     if (isThenable(state)) state = await state;
   } catch (e) {
-    if (!me.alive) {
+    const exited = services.callerExit();
+    if (exited !== undefined) {
       // init called exit(reason): the process has ended already.
-      settle(ack, false, me.exitReason);
+      settle(ack, false, exited.reason);
       throw e;
     }
     settle(ack, false, e);
@@ -530,10 +526,10 @@ async function serverMain(
     parent,
     name,
     suspended: false,
-    self: me.pid,
+    self: me,
     systemOnly: (m) => isSystem(m, parent),
   };
-  settle(ack, true, me.pid);
+  settle(ack, true, me);
   return loop(s);
 }
 
@@ -673,12 +669,12 @@ async function handleSystem(s: Server, m: { from: Caller; request: SystemRequest
   switch (req.type) {
     case 'suspend':
       s.suspended = true;
-      internal.setSuspended(s.self, true);
+      services.setSuspended(s.self, true);
       settle(from, true, s.state); // the state at the suspension (for upgrade's rollback); sys.suspend drops it
       return undefined;
     case 'resume':
       s.suspended = false;
-      internal.setSuspended(s.self, false);
+      services.setSuspended(s.self, false);
       settle(from, true, undefined);
       return undefined;
     case 'getState':

@@ -19,15 +19,21 @@
  * (so `codeChange` must return a new state, not mutate the old one), all are
  * resumed on the previous code, and the result says `rolledBack: true`.
  */
-import { BadArgError, checkProcessCode, code, internal, Pid, processes, run } from 'hotcode';
+import {
+  BadArgError,
+  checkProcessCode,
+  code,
+  Pid,
+  processes,
+  run,
+  services,
+  type VersionsTransaction,
+} from 'hotcode';
 import type { UpgradeChange, UpgradeOptions, UpgradeResult } from '../behaviours.js';
 import * as genServer from './genServer';
 import * as sys from './sys';
 
 export const vsn = '1';
-
-/** The versions a module had before the upgrade (opaque; held until the upgrade ends). */
-type Snapshot = ReturnType<typeof internal.snapshotVersions>;
 
 interface Change {
   server: Pid | string;
@@ -37,7 +43,8 @@ interface Change {
 }
 
 interface Progress {
-  snapshots: Snapshot[];
+  /** The versions of `load` before the upgrade (held until it ends, for a rollback). */
+  versions: VersionsTransaction;
   /** finishLoading succeeded: the new versions are current. */
   loaded: boolean;
   /** Servers asked to suspend (a request that timed out may still be handled later). */
@@ -60,7 +67,7 @@ type Failure = Extract<UpgradeResult, { rolledBack: true }>;
  * const r = await upgrade({ load: ['handler'], change: [{ server: 'handler', module: 'handler' }] });
  */
 export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
-  if (internal.table.current() === undefined) {
+  if (services.caller() === undefined) {
     // From plain code (S0.2): one short-lived process makes all the sys requests.
     const r = await run(async () => {
       try {
@@ -75,9 +82,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
   if (opts === null || typeof opts !== 'object')
     throw new BadArgError('upgrade: expected { load, change? }');
   if (!Array.isArray(opts.load)) throw new BadArgError('upgrade: load must be an array of modules');
-  const load = [
-    ...new Set(opts.load.map((m) => internal.server.moduleArg(m, 'upgrade') as string)),
-  ];
+  const load = [...new Set(opts.load.map((m) => services.moduleArg(m, 'upgrade')))];
   const changes = (opts.change ?? []).map(checkChange);
   const timeout = opts.timeoutMs ?? 5000;
 
@@ -94,7 +99,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
       return fail('not_purged', { module: m });
   }
   const progress: Progress = {
-    snapshots: load.map(snapshot),
+    versions: services.versionsTransaction(load),
     loaded: false,
     suspended: [],
     changed: [],
@@ -107,6 +112,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
       return fail('not_purged', { module: m });
     }
   }
+  progress.versions.mark();
   for (const c of changes) c.oldVsn = code.versions(c.module).current?.vsn;
 
   // 3. Suspend the servers and keep their states.
@@ -134,6 +140,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
     return fail(e.error, { module: e.module, reason: (e as { reason?: unknown }).reason });
   }
   progress.loaded = true;
+  progress.versions.mark();
 
   // 5. Migrate each server's state with the current version's codeChange.
   for (const c of changes) {
@@ -180,7 +187,7 @@ function checkChange(c: UpgradeChange): Change {
     throw new BadArgError('upgrade: change.server must be a Pid or a registered name');
   return {
     server: c.server,
-    module: internal.server.moduleArg(c.module, 'upgrade') as string,
+    module: services.moduleArg(c.module, 'upgrade'),
     extra: c.extra,
     oldVsn: undefined,
   };
@@ -200,14 +207,10 @@ function callFailure(e: unknown, c: Change): Failure {
   return fail(error, { server: c.server, module: c.module, reason: e });
 }
 
-// ---- versions: snapshot and rollback ------------------------------------------------------
-
-const snapshot = (module: string): Snapshot => internal.snapshotVersions(module);
-/** Puts a module's current and old versions back as they were in `snap`. */
-const restore = (snap: Snapshot): void => internal.restoreVersions(snap);
+// ---- rollback -------------------------------------------------------------------------------
 
 async function rollback(p: Progress): Promise<void> {
-  for (const snap of p.snapshots) restore(snap);
+  p.versions.rollback();
   // Each server's requests are queued in order (state back, then resume), also
   // behind a request that timed out; we wait only for servers that answer.
   const waits: Promise<unknown>[] = [];

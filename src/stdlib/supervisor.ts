@@ -18,13 +18,13 @@
 import {
   exit,
   HotcodeError,
-  internal,
   link,
   monitor,
   Pid,
   receive,
   self,
   send,
+  services,
   trapExit,
   unlink,
 } from 'hotcode';
@@ -99,7 +99,7 @@ export function start<M = unknown>(
   args?: InitArgs<M>,
   opts?: ServerStartOptions,
 ): Promise<Pid> {
-  const name = internal.server.moduleArg(module, 'supervisor.start') as string;
+  const name = services.moduleArg(module, 'supervisor.start');
   return genServer.start('supervisor', { module: name, args }, opts);
 }
 
@@ -109,7 +109,7 @@ export function startLink<M = unknown>(
   args?: InitArgs<M>,
   opts?: ServerStartOptions,
 ): Promise<Pid> {
-  const name = internal.server.moduleArg(module, 'supervisor.startLink') as string;
+  const name = services.moduleArg(module, 'supervisor.startLink');
   return genServer.startLink('supervisor', { module: name, args }, opts);
 }
 
@@ -180,14 +180,14 @@ function normalize(spec: ChildSpec): Spec {
     !(typeof shutdown === 'number' && shutdown >= 0)
   )
     badSpec(`child '${id}': shutdown must be a number of ms, 'brutal_kill' or 'infinity'`);
-  const module = internal.server.moduleArg(start[0], `supervisor child '${id}'`) as string;
+  const module = services.moduleArg(start[0], `supervisor child '${id}'`);
   return { id, module, fname: start[1], args, restart, shutdown, original: spec };
 }
 
 /** genServer init: the callback module's flags, then its children in order. */
 export async function init(arg: { module: string; args: unknown }): Promise<SupervisorState> {
   trapExit(true);
-  const cell = internal.server.record(arg.module).cell as { v: Record<string, unknown> };
+  const cell = services.cellOf(arg.module);
   let flags = (cell.v.init as Fn)(arg.args) as SupervisorFlags | Promise<SupervisorFlags>;
   if (flags instanceof Promise) flags = await flags;
   const f = flags as SupervisorFlags;
@@ -376,7 +376,7 @@ async function restart(
   c: Child,
 ): Promise<{ state: SupervisorState } | { stop: unknown; state: SupervisorState }> {
   if (!addRestart(s)) {
-    internal.table.logger.error(
+    services.report(
       `=SUPERVISOR REPORT==== supervisor ${self()} (${s.module}): reached the maximum restart intensity (${s.intensity} in ${s.period} s) after child '${c.spec.id}' exited; shutting down`,
       { pid: self(), reason: 'shutdown' },
     );
@@ -404,7 +404,7 @@ async function restart(
     const r = await startProc(other.spec);
     if ('error' in r) {
       // Try again later (each attempt counts towards the intensity), as OTP's try_again_restart.
-      internal.table.logger.error(
+      services.report(
         `=SUPERVISOR REPORT==== supervisor ${self()} (${s.module}): child '${other.spec.id}' failed to restart: ${describe(r.error)}`,
         { pid: self(), reason: r.error },
       );
@@ -424,7 +424,7 @@ function retryLater(c: Child): void {
 async function startProc(spec: Spec): Promise<{ pid: Pid } | { error: unknown }> {
   let r: unknown;
   try {
-    const cell = internal.server.record(spec.module).cell as { v: Record<string, unknown> };
+    const cell = services.cellOf(spec.module);
     r = (cell.v[spec.fname] as Fn)(...spec.args);
     if (r instanceof Promise) r = await r;
   } catch (error) {

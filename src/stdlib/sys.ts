@@ -7,7 +7,7 @@
  * A suspended server handles system requests only; its other messages wait
  * in its mailbox, in order, until `resume`.
  */
-import { internal } from 'hotcode';
+import { services } from 'hotcode';
 import type { ChangeCodeResult, ServerRef, ServerStatus, StateOf, Timeout } from '../behaviours.js';
 import * as genServer from './genServer';
 
@@ -36,7 +36,7 @@ export async function changeCode(
   extra?: unknown,
   timeoutMs: Timeout = 5000,
 ): Promise<ChangeCodeResult> {
-  internal.server.moduleArg(module, 'sys.changeCode');
+  services.moduleArg(module, 'sys.changeCode');
   return (await genServer.systemCall(
     server,
     { type: 'changeCode', oldVsn, extra },

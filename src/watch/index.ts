@@ -13,21 +13,18 @@
  * module is tried together with it, so that a signature change and the fix
  * of its callers, saved one after the other, load as one change.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, type FSWatcher, watch as fsWatch, readFileSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   c,
   checkProcessCode,
   code,
   type Diagnostic,
-  internal,
   isProcessAlive,
   type Pid,
   processes,
 } from '../index.js';
-
-const SOURCE_EXTENSIONS = new Set(['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs']);
+import { md5, moduleOfSourceFile, SOURCE_EXTENSIONS } from '../vocabulary.js';
 
 /** What one reload did, for the one line watch mode prints. */
 export type WatchReport =
@@ -82,18 +79,6 @@ export function versionLabel(module: string): string {
   return cur.vsn !== cur.md5 ? `v${cur.vsn}` : `v${entry.n}`;
 }
 
-export function md5Hex(text: string): string {
-  return createHash('md5').update(text).digest('hex');
-}
-
-/** The module a file name stands for, or undefined (not a source, not an identifier, a .d.ts). */
-export function moduleOfFile(file: string): string | undefined {
-  const ext = extname(file);
-  if (!SOURCE_EXTENSIONS.has(ext) || file.endsWith('.d.ts')) return undefined;
-  const name = basename(file, ext);
-  return internal.isModuleName(name) ? name : undefined;
-}
-
 export function watch(opts: WatchOptions): Watcher {
   const debounceMs = opts.debounceMs ?? 1;
   const watchers: FSWatcher[] = [];
@@ -126,12 +111,12 @@ export function watch(opts: WatchOptions): Watcher {
     }
     // An empty file is an editor half-way through a save (truncate, then write): wait for the write.
     if (text.length === 0) return false;
-    return code.versions(module).current?.md5 !== md5Hex(text);
+    return code.versions(module).current?.md5 !== md5(text);
   }
 
   function onEvent(dir: string, filename: string | Buffer | null): void {
     if (closed || filename === null) return;
-    const module = moduleOfFile(join(dir, filename.toString()));
+    const module = moduleOfSourceFile(join(dir, filename.toString()));
     if (module === undefined) return;
     if (!dirty.has(module)) dirty.set(module, performance.now());
     if (timer !== undefined) clearTimeout(timer);
