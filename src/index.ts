@@ -12,27 +12,23 @@
  * mod('counter').inc();
  */
 import type { GenServerApi, SupervisorApi, SysApi, UpgradeFn } from './behaviours.js';
-import { explain } from './code/server.js';
-import { compileModules } from './compiler/index.js';
+import * as changes from './changes.js';
+import { createCodeApi } from './code/api.js';
+import { externalRefName } from './code/handles.js';
 import { badarg } from './errors.js';
-import * as self from './index.js';
+import * as publicApi from './index.js';
 import {
   currentNode,
-  type NodeTypeGate,
+  processes as processApi,
   server,
   startNode,
   stopNode,
-  typeGateFor,
+  table,
 } from './node.js';
-import * as processApi from './process/api.js';
-import { table } from './process/api.js';
-import { countersOf, isUsedBy } from './process/frames.js';
 import { Pid, type Ref } from './process/pid.js';
 import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
 import type {
-  AtomicLoadResult,
   CManyResult,
-  CompileFailed,
   CompileManyResult,
   CompileOptions,
   CompileResult,
@@ -40,11 +36,7 @@ import type {
   Handle,
   LoadResult,
   ModuleArg,
-  NoSource,
-  PreparedCode,
-  PrepareResult,
   StartOptions,
-  Versions,
 } from './types.js';
 
 export type {
@@ -110,7 +102,10 @@ export type {
 } from './behaviours.js';
 export { Pid, type Ref };
 export { BadArgError, HotcodeError, UndefError } from './errors.js';
-export {
+export type { ProcessApi } from './process/api.js';
+
+/** The process functions of S5 (see {@link ProcessApi} for each one's contract). */
+export const {
   cancelTimer,
   demonitor,
   exit,
@@ -129,7 +124,7 @@ export {
   unlink,
   unregister,
   whereis,
-} from './process/api.js';
+} = processApi;
 
 // ---- the node ---------------------------------------------------------------------
 
@@ -140,10 +135,14 @@ export {
  * `already_started`.
  */
 export async function start(options?: StartOptions): Promise<void> {
-  startNode(options, self);
+  startNode(options, publicApi);
 }
 
-/** Ends the node: every process is killed, every module unloaded; a later `start` begins afresh. */
+/**
+ * Ends the node: every process is killed, every module unloaded; a later
+ * `start` begins afresh. A code change still in progress settles with
+ * `{ error: 'stopped' }` and loads nothing (S0.1).
+ */
 export async function stop(): Promise<void> {
   await stopNode();
 }
@@ -157,10 +156,6 @@ export function setLogger(logger: Logger): void {
 
 // ---- processes --------------------------------------------------------------------
 
-function moduleName(m: unknown, what: string): string {
-  return server.moduleArg(m, what);
-}
-
 type AnyFn = (...args: never[]) => unknown;
 
 function spawnWith(
@@ -168,18 +163,23 @@ function spawnWith(
   opts: { link?: boolean; monitor?: boolean },
   fnOrModule: AnyFn | ModuleArg,
   rest: unknown[],
-) {
-  if (typeof fnOrModule === 'function') return processApi.spawnProcess(fnOrModule, rest, opts);
+): { pid: Pid; ref: Ref | undefined } {
+  if (typeof fnOrModule === 'function') {
+    // An external reference (`spawn(counter.loop, 0)`) shows as `counter.loop/1`, as in Erlang.
+    const ref = externalRefName(fnOrModule);
+    const initialCall = ref !== undefined ? `${ref}/${rest.length}` : undefined;
+    return processApi.spawnProcess(fnOrModule, rest, initialCall ? { ...opts, initialCall } : opts);
+  }
   // spawn(module, fname, args): resolved in the new process at its first call, so
   // an unknown module or function ends that process with undef, as in Erlang.
-  const name = moduleName(fnOrModule, what);
+  const name = server.moduleArg(fnOrModule, what);
   const [fname, args = []] = rest as [unknown, unknown[] | undefined];
   if (typeof fname !== 'string') badarg(`${what}(module, fname, args): fname must be a string`);
   if (!Array.isArray(args)) badarg(`${what}(module, fname, args): args must be an array`);
   currentNode(what);
-  const cell = server.record(name).cell;
-  const run = () => (cell.v[fname] as (...a: unknown[]) => unknown)(...args);
-  return processApi.spawnProcess(run, [], {
+  const cell = server.cellOf(name);
+  const body = () => (cell.v[fname] as (...a: unknown[]) => unknown)(...args);
+  return processApi.spawnProcess(body, [], {
     ...opts,
     initialCall: `${name}.${fname}/${args.length}`,
   });
@@ -192,14 +192,14 @@ function spawnWith(
 export function spawn<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): Pid;
 export function spawn(module: ModuleArg, fname: string, args?: unknown[]): Pid;
 export function spawn(fnOrModule: AnyFn | ModuleArg, ...rest: unknown[]): Pid {
-  return spawnWith('spawn', {}, fnOrModule, rest).proc.pid;
+  return spawnWith('spawn', {}, fnOrModule, rest).pid;
 }
 
 /** As spawn, linked to the caller (the link is in place before the new process runs). */
 export function spawnLink<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): Pid;
 export function spawnLink(module: ModuleArg, fname: string, args?: unknown[]): Pid;
 export function spawnLink(fnOrModule: AnyFn | ModuleArg, ...rest: unknown[]): Pid {
-  return spawnWith('spawnLink', { link: true }, fnOrModule, rest).proc.pid;
+  return spawnWith('spawnLink', { link: true }, fnOrModule, rest).pid;
 }
 
 /** As spawn, monitored by the caller: `{ pid, ref }`. */
@@ -216,8 +216,8 @@ export function spawnMonitor(
   fnOrModule: AnyFn | ModuleArg,
   ...rest: unknown[]
 ): { pid: Pid; ref: Ref } {
-  const { proc, ref } = spawnWith('spawnMonitor', { monitor: true }, fnOrModule, rest);
-  return { pid: proc.pid, ref: ref! };
+  const { pid, ref } = spawnWith('spawnMonitor', { monitor: true }, fnOrModule, rest);
+  return { pid, ref: ref! };
 }
 
 /**
@@ -254,38 +254,15 @@ export interface ProcessInfo {
 /** `undefined` for a dead pid (S5.6). */
 export function processInfo(pid: Pid): ProcessInfo | undefined {
   if (!(pid instanceof Pid)) badarg(`processInfo: expected a Pid, got ${typeof pid}`);
-  const p = table.lookup(pid);
+  const p = table.info(pid);
   if (p === undefined) return undefined;
-  const modules: ProcessInfo['modules'] = [];
-  for (const [token, counter] of countersOf(p)) {
-    if (counter.n <= 0) continue;
-    for (const rec of server.records.values()) {
-      if (rec.current?.token === token) modules.push({ module: rec.name, version: 'current' });
-      else if (rec.old?.token === token) modules.push({ module: rec.name, version: 'old' });
-    }
-  }
-  const info: ProcessInfo = {
-    pid: p.pid,
-    status: p.suspended ? 'suspended' : p.mailbox.waiter !== undefined ? 'waiting' : 'running',
-    messageQueueLen: p.mailbox.length,
-    links: p.links ? [...p.links].map((l) => l.pid) : [],
-    monitors: p.monitors ? [...p.monitors.keys()] : [],
-    trapExit: p.trapExit,
-    modules,
-  };
-  if (p.name !== undefined) info.registeredName = p.name;
-  const initialCall = p.initialCall;
-  if (initialCall !== undefined) info.initialCall = initialCall;
-  return info;
+  return { ...p, modules: server.versionsUsedBy(pid) } as ProcessInfo;
 }
 
 /** Does the process use the old version of `module` (S4.3)? */
 export function checkProcessCode(pid: Pid, module: ModuleArg): boolean {
   if (!(pid instanceof Pid)) badarg(`checkProcessCode: expected a Pid, got ${typeof pid}`);
-  const name = moduleName(module, 'checkProcessCode');
-  const p = table.lookup(pid);
-  const old = server.records.get(name)?.old;
-  return p !== undefined && old !== undefined && isUsedBy(old.token, p);
+  return server.checkProcessCode(pid, server.moduleArg(module, 'checkProcessCode'));
 }
 
 // ---- modules ------------------------------------------------------------------------
@@ -301,40 +278,7 @@ export function checkProcessCode(pid: Pid, module: ModuleArg): boolean {
 export function mod<T extends object = import('./types.js').ModuleExports>(
   module: ModuleArg,
 ): Handle<T> {
-  return server.record(moduleName(module, 'mod')).handle as Handle<T>;
-}
-
-function gateFor(
-  typecheck: boolean | undefined,
-):
-  | ((
-      changed: { module: string; file: string; text: string }[],
-    ) => Promise<import('./compiler/index.js').GateVerdict>)
-  | undefined {
-  const node = currentNode('compile');
-  if (!(typecheck ?? node.options.typecheck)) return undefined;
-  return async (changed) => {
-    const gate = await typeGate(node);
-    const changedNames = new Set(changed.map((c) => c.module));
-    const loaded: { module: string; file: string; text: string }[] = [];
-    for (const rec of server.records.values()) {
-      if (!rec.current || changedNames.has(rec.name) || server.isSticky(rec.name)) continue;
-      const src = server.loadedSource(rec.name);
-      if (src) loaded.push({ module: rec.name, ...src });
-    }
-    const verdict = await gate.check({ changed, loaded });
-    if ('configError' in verdict) return { ok: false, diagnostics: [verdict.configError] };
-    return verdict;
-  };
-}
-
-async function typeGate(node: ReturnType<typeof currentNode>): Promise<NodeTypeGate> {
-  node.gate ??= typeGateFor(node.options.root, node.options.src);
-  return node.gate;
-}
-
-function moduleList(m: ModuleArg | ModuleArg[], what: string): string[] {
-  return Array.isArray(m) ? m.map((x) => moduleName(x, what)) : [moduleName(m, what)];
+  return server.handleOf(server.moduleArg(module, 'mod')) as Handle<T>;
 }
 
 async function compileFile(module: ModuleArg, options?: CompileOptions): Promise<CompileResult>;
@@ -344,29 +288,9 @@ async function compileFile(
 ): Promise<CompileManyResult>;
 async function compileFile(
   module: ModuleArg | ModuleArg[],
-  options: CompileOptions = {},
+  options?: CompileOptions,
 ): Promise<CompileResult | CompileManyResult> {
-  const names = moduleList(module, 'compile.file');
-  const out = await compileStep('compile.file', names, options);
-  if (!out.ok) return out.failure;
-  return Array.isArray(module) ? { modules: out.results } : out.results[0]!;
-}
-
-/** The compile step shared by compile.file and c: sources → gate → object files written. */
-async function compileStep(what: string, names: string[], options: CompileOptions) {
-  const node = currentNode(what);
-  const out = await compileModules({
-    modules: names,
-    srcDirs: node.options.src,
-    outDir: node.options.out,
-    gate: gateFor(options.typecheck),
-  });
-  if (out.ok) return out;
-  const failure: CompileFailed | NoSource =
-    out.error === 'nofile'
-      ? explain({ error: 'nofile' as const }, out.module)
-      : { error: 'compile', diagnostics: out.diagnostics };
-  return { ok: false as const, failure };
+  return (await changes.compileFile(module, options)) as CompileResult | CompileManyResult;
 }
 
 /** The compiler (OTP's `compile`): `compile.file(M)` writes the object file, it does not load it (S6.1). */
@@ -375,35 +299,21 @@ export const compile = Object.freeze({ file: compileFile });
 /**
  * Compile, write, purge, load (S6.3). The new version is evaluated and its
  * `onLoad` run before the purge, so a version that fails to load kills
- * nobody. `c([M1, M2])` is one atomic change.
+ * nobody. `c([M1, M2])` is one atomic change. Changes run one at a time, in
+ * call order (S6.7); `{ error: 'stopped' }` if the node stopped first.
  */
 export async function c(module: ModuleArg, options?: CompileOptions): Promise<CResult>;
 export async function c(modules: ModuleArg[], options?: CompileOptions): Promise<CManyResult>;
 export async function c(
   module: ModuleArg | ModuleArg[],
-  options: CompileOptions = {},
+  options?: CompileOptions,
 ): Promise<CResult | CManyResult> {
-  const names = moduleList(module, 'c');
-  currentNode('c');
-  const sticky = names.filter((n) => server.isStickyName(n));
-  if (sticky.length) {
-    if (!Array.isArray(module)) return { error: 'sticky_directory' };
-    return { error: sticky.map((m) => ({ module: m, error: 'sticky_directory' as const })) };
-  }
-  const out = await compileStep('c', names, options);
-  if (!out.ok) return out.failure;
-  const r = server.loadCompiled(
-    out.compiled.map((x) => ({ module: x.module, file: x.file, text: x.text })),
-  );
-  if (Array.isArray(module)) return r;
-  if ('error' in r)
-    return explain({ error: r.error[0]!.error }, (r.error[0] as { reason?: unknown }).reason);
-  return { module: names[0]! };
+  return (await changes.c(module, options)) as CResult | CManyResult;
 }
 
-/** Purge, then load `module` from the code path (S6.3). */
+/** Purge, then load `module` from the code path (S6.3). Synchronous. */
 export function l(module: ModuleArg): LoadResult {
-  const name = moduleName(module, 'l');
+  const name = server.moduleArg(module, 'l');
   currentNode('l');
   return server.loadWithPurge(name);
 }
@@ -414,127 +324,26 @@ export function mm(): string[] {
   return server.modifiedModules();
 }
 
-/** Loads every modified module (`lm()`). */
+/** Loads every modified module (`lm()`), as one change through the queue (S6.7). */
 export async function lm(): Promise<LoadResult[]> {
-  currentNode('lm');
-  return server.modifiedModules().map((m) => server.loadWithPurge(m));
-}
-
-function withNode<A extends unknown[], R>(what: string, f: (...args: A) => R): (...args: A) => R {
-  return (...args: A) => {
-    currentNode(what);
-    return f(...args);
-  };
+  return (await changes.lm()) as LoadResult[];
 }
 
 /** The code server's API (OTP's `code` module, S1–S6); every call is synchronous. */
-export const code = Object.freeze({
-  getPath: withNode('code.getPath', () => server.path.get()),
-  setPath: withNode('code.setPath', (dirs: string[]) => {
-    if (!Array.isArray(dirs)) badarg('code.setPath: expected an array of directories');
-    return server.path.set(dirs);
-  }),
-  addPath: withNode(
-    'code.addPath',
-    (dir: string) => checkDir(dir, 'code.addPath') && server.path.add(dir, false),
-  ),
-  addPathZ: withNode(
-    'code.addPathZ',
-    (dir: string) => checkDir(dir, 'code.addPathZ') && server.path.add(dir, false),
-  ),
-  addPathA: withNode(
-    'code.addPathA',
-    (dir: string) => checkDir(dir, 'code.addPathA') && server.path.add(dir, true),
-  ),
-  delPath: withNode(
-    'code.delPath',
-    (dir: string) => checkDir(dir, 'code.delPath') && server.path.del(dir),
-  ),
-  which: withNode('code.which', (module: ModuleArg): string | undefined =>
-    server.path.which(moduleName(module, 'code.which')),
-  ),
-  loadFile: withNode(
-    'code.loadFile',
-    (module: ModuleArg): LoadResult => server.loadFile(moduleName(module, 'code.loadFile')),
-  ),
-  ensureLoaded: withNode(
-    'code.ensureLoaded',
-    (module: ModuleArg): LoadResult => server.ensureLoaded(moduleName(module, 'code.ensureLoaded')),
-  ),
-  loadBinary: withNode(
-    'code.loadBinary',
-    (module: ModuleArg, file: string, bytes: Uint8Array | string): LoadResult => {
-      const name = moduleName(module, 'code.loadBinary');
-      if (typeof file !== 'string') badarg('code.loadBinary: file must be a string');
-      if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array))
-        badarg('code.loadBinary: bytes must be a Uint8Array or a string');
-      return server.loadBinary(name, file, bytes);
-    },
-  ),
-  atomicLoad: withNode('code.atomicLoad', (modules: ModuleArg[]): AtomicLoadResult => {
-    if (!Array.isArray(modules)) badarg('code.atomicLoad: expected an array of modules');
-    return server.atomicLoad(modules.map((m) => moduleName(m, 'code.atomicLoad')));
-  }),
-  prepareLoading: withNode('code.prepareLoading', (modules: ModuleArg[]): PrepareResult => {
-    if (!Array.isArray(modules)) badarg('code.prepareLoading: expected an array of modules');
-    return server.prepareLoading(modules.map((m) => moduleName(m, 'code.prepareLoading')));
-  }),
-  finishLoading: withNode(
-    'code.finishLoading',
-    (prepared: PreparedCode): AtomicLoadResult => server.finishLoading(prepared),
-  ),
-  delete: withNode('code.delete', (module: ModuleArg): boolean =>
-    server.delete(moduleName(module, 'code.delete')),
-  ),
-  purge: withNode('code.purge', (module: ModuleArg): boolean =>
-    server.purge(moduleName(module, 'code.purge')),
-  ),
-  softPurge: withNode('code.softPurge', (module: ModuleArg): boolean =>
-    server.softPurge(moduleName(module, 'code.softPurge')),
-  ),
-  versions: withNode(
-    'code.versions',
-    (module: ModuleArg): Versions => server.versions(moduleName(module, 'code.versions')),
-  ),
-  isLoaded: withNode('code.isLoaded', (module: ModuleArg): { file: string } | false =>
-    server.isLoaded(moduleName(module, 'code.isLoaded')),
-  ),
-  isModuleLoaded: withNode(
-    'code.isModuleLoaded',
-    (module: ModuleArg): boolean =>
-      server.isLoaded(moduleName(module, 'code.isModuleLoaded')) !== false,
-  ),
-  checkOldCode: withNode(
-    'code.checkOldCode',
-    (module: ModuleArg): boolean =>
-      server.records.get(moduleName(module, 'code.checkOldCode'))?.old !== undefined,
-  ),
-  allLoaded: withNode('code.allLoaded', (): [string, string][] => server.allLoaded()),
-  getObjectCode: withNode('code.getObjectCode', (module: ModuleArg) =>
-    server.getObjectCode(moduleName(module, 'code.getObjectCode')),
-  ),
-  modifiedModules: withNode('code.modifiedModules', (): string[] => server.modifiedModules()),
-  stickDir: withNode('code.stickDir', (dir: string) => server.stickDir(dir)),
-  unstickDir: withNode('code.unstickDir', (dir: string) => server.unstickDir(dir)),
-  isSticky: withNode('code.isSticky', (module: ModuleArg): boolean =>
-    server.isSticky(moduleName(module, 'code.isSticky')),
-  ),
+export const code = createCodeApi(server, (what) => {
+  currentNode(what);
 });
-
-function checkDir(dir: unknown, what: string): true {
-  if (typeof dir !== 'string')
-    badarg(`${what}: expected a directory path (string), got ${typeof dir}`);
-  return true;
-}
 
 // ---- behaviours (S8): the runtime's own hot modules, reached through their handles --------
 
 /** OTP's gen_server (S8.1). */
-export const genServer = server.record('genServer').handle as unknown as GenServerApi;
+export const genServer = server.handleOf('genServer') as unknown as GenServerApi;
 /** OTP's sys (S8.2). */
-export const sys = server.record('sys').handle as unknown as SysApi;
+export const sys = server.handleOf('sys') as unknown as SysApi;
 /** OTP's supervisor (S8.3). */
-export const supervisor = server.record('supervisor').handle as unknown as SupervisorApi;
-/** A release upgrade (S8.4). */
-export const upgrade: UpgradeFn = (opts) =>
-  (server.record('release').cell.v.upgrade as UpgradeFn)(opts);
+export const supervisor = server.handleOf('supervisor') as unknown as SupervisorApi;
+/** A release upgrade (S8.4), one change through the queue (S6.7). */
+export const upgrade: UpgradeFn = async (opts) =>
+  (await changes.queuedUpgrade(() =>
+    (server.cellOf('release').v.upgrade as UpgradeFn)(opts),
+  )) as Awaited<ReturnType<UpgradeFn>>;

@@ -1,6 +1,8 @@
 /**
- * The node (SPEC S0.1): one code server and one process table per OS
- * process, booted by `start` and ended by `stop`.
+ * The node (S0.1): one code server and one process table per OS process,
+ * made together by {@link createNode}, booted by `start` and ended by
+ * `stop`. This file also implements the runtime's services (services.ts)
+ * for the stdlib and the shell.
  */
 import { mkdirSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -12,10 +14,9 @@ import { CodeServer } from './code/server.js';
 import { installStackTraces, uninstallStackTraces } from './code/stacktrace.js';
 import { createTypeGate, type TypeGate } from './compiler/typegate/index.js';
 import { badarg, HotcodeError } from './errors.js';
-import { cancelAllTimers, table } from './process/api.js';
-import { NONE } from './process/mailbox.js';
+import { createProcessApi, type ProcessApi } from './process/api.js';
 import { Pid } from './process/pid.js';
-import { EXIT_THROWN, type ExitReason, type Proc } from './process/table.js';
+import { EXIT_THROWN, type ExitReason, type Proc, ProcessTable } from './process/table.js';
 import type { RuntimeServices, VersionsTransaction } from './services.js';
 import type { StartOptions } from './types.js';
 
@@ -30,26 +31,29 @@ export interface ResolvedOptions {
   typecheck: boolean;
 }
 
-/** The type gate as the node uses it (typegate/ implements it). */
-export interface NodeTypeGate {
-  warm(): Promise<void>;
-  check(req: {
-    changed: { module: string; file: string; text: string }[];
-    loaded: { module: string; file: string; text: string }[];
-  }): Promise<
-    | { ok: true; diagnostics: import('./types.js').Diagnostic[] }
-    | { ok: false; diagnostics: import('./types.js').Diagnostic[] }
-    | { ok: false; configError: import('./types.js').Diagnostic }
-  >;
-  close(): Promise<void>;
-}
-
 export interface NodeState {
   options: ResolvedOptions;
-  gate: NodeTypeGate | undefined;
+  gate: TypeGate | undefined;
 }
 
-export const server = new CodeServer(table);
+/** The owners of one node: nothing else writes module or process state. */
+export interface Node {
+  readonly table: ProcessTable;
+  readonly server: CodeServer;
+  readonly processes: ProcessApi;
+  readonly services: RuntimeServices;
+}
+
+/** Makes the process table, the code server and their services together (once per OS process). */
+export function createNode(): Node {
+  const table = new ProcessTable();
+  const server = new CodeServer(table);
+  const processes = createProcessApi(table);
+  return { table, server, processes, services: createServices(table, server) };
+}
+
+const node = createNode();
+export const { table, server, processes, services } = node;
 
 /**
  * The warm type gate outlives a node: its first check costs ~1.5 s (TypeScript
@@ -66,6 +70,7 @@ export function typeGateFor(root: string, srcDirs: string[]): TypeGate {
   }
   return sharedGate.gate;
 }
+
 let state: NodeState | undefined;
 let compilationCacheOff = false;
 
@@ -89,7 +94,8 @@ function sameOptions(a: ResolvedOptions, b: ResolvedOptions): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-export function startNode(opts: StartOptions | undefined, api: unknown): void {
+/** Boots the node (S0.1); `api` is the public API the runtime's modules get with the services. */
+export function startNode(opts: StartOptions | undefined, api: object): void {
   const options = resolveOptions(opts);
   if (state) {
     if (sameOptions(state.options, options)) return;
@@ -108,16 +114,19 @@ export function startNode(opts: StartOptions | undefined, api: unknown): void {
     compilationCacheOff = true;
   }
   installStackTraces();
-  // The runtime's own modules get the public API and the services (runtime-api.ts).
-  server.runtime ??= createRuntime(
-    Object.freeze({ ...(api as object), services }),
-    (name) => server.record(name).handle,
-    (name) => server.record(name).cell,
-  );
+  table.installRejectionHandler();
   const codePath = [options.out, ...options.path, RUNTIME_DIR].filter((d) => isDirectory(d));
-  server.path.set(codePath);
+  // The runtime's own modules get the public API and the services (runtime-api.ts).
+  server.boot(
+    () =>
+      createRuntime(
+        Object.freeze({ ...api, services }),
+        (name) => server.handleOf(name),
+        (name) => server.cellOf(name),
+      ),
+    codePath,
+  );
   if (isDirectory(RUNTIME_DIR)) server.stickDir(RUNTIME_DIR);
-  server.running = true;
   state = { options, gate: undefined };
   // The runtime's own modules are modules of the code server too (S6.6).
   if (isDirectory(RUNTIME_DIR)) {
@@ -138,11 +147,9 @@ export function startNode(opts: StartOptions | undefined, api: unknown): void {
 export async function stopNode(): Promise<void> {
   if (!state) return;
   state = undefined;
-  table.killAll();
-  table.names.clear();
-  cancelAllTimers();
-  server.running = false;
+  table.reset();
   server.reset();
+  table.removeRejectionHandler();
   uninstallStackTraces();
   // The type gate stays warm for a later node on the same project (typeGateFor).
 }
@@ -160,76 +167,66 @@ export function isStarted(): boolean {
   return state !== undefined;
 }
 
-// ---- the runtime's services for its own modules and the shell (services.ts) ------------
-
-function procOf(pid: Pid, what: string): Proc | undefined {
-  if (!(pid instanceof Pid)) badarg(`${what}: expected a Pid, got ${typeof pid}`);
-  return table.lookup(pid);
+/** The node's type gate (started on first use; shared across restarts on one project). */
+export function typeGate(n: NodeState): TypeGate {
+  n.gate ??= typeGateFor(n.options.root, n.options.src);
+  return n.gate;
 }
 
-export const services: RuntimeServices = Object.freeze({
-  moduleArg: (m: unknown, what: string) => server.moduleArg(m, what),
-  cellOf: (module: string) => server.record(module).cell,
-  currentExports: (module: string) => server.records.get(module)?.current?.exports,
-  versionsTransaction(modules: readonly string[]): VersionsTransaction {
-    const snaps = modules.map((m) => server.snapshotVersions(m));
-    return {
-      mark() {},
-      rollback() {
-        for (const s of snaps) server.restoreVersions(s);
-      },
-    };
-  },
-  caller: () => table.current()?.pid,
-  callerExit() {
-    const p = table.current();
-    return p === undefined || p.alive ? undefined : { reason: p.exitReason };
-  },
-  onExit(pid: Pid, listener: (reason: ExitReason) => void): boolean {
-    const p = procOf(pid, 'onExit');
-    if (p === undefined || !p.alive) return false;
-    p.abort ??= new AbortController();
-    p.abort.signal.addEventListener('abort', () => listener(p.exitReason), { once: true });
-    return true;
-  },
-  setSuspended(pid: Pid, suspended: boolean): void {
-    const p = procOf(pid, 'setSuspended');
-    if (p) p.suspended = suspended;
-  },
-  isExitUnwind: (e: unknown) => e === EXIT_THROWN,
-  report(message: string, meta: { pid: Pid; reason: ExitReason }): void {
-    try {
-      table.logger.error(message, meta);
-    } catch {
-      // a broken logger must not break the runtime
-    }
-  },
-  spawnShell(onExit: (reason: ExitReason) => void): Pid {
-    const p = table.spawn(() => new Promise<never>(() => {}), undefined, 'shell');
-    p.onExit = onExit;
-    return p.pid;
-  },
-  runAs<T>(pid: Pid, fn: () => T): T {
-    const p = procOf(pid, 'runAs');
-    if (p === undefined) throw new HotcodeError('noproc', `runAs: process ${pid} is not alive`);
-    return table.als.run(p, fn);
-  },
-  drainMailbox(pid: Pid): unknown[] {
-    const p = procOf(pid, 'drainMailbox');
-    if (p === undefined) return [];
-    const out: unknown[] = [];
-    for (let m = p.take(undefined); m !== NONE; m = p.take(undefined)) out.push(m);
-    return out;
-  },
-  cancelReceives(pid: Pid): void {
-    const p = procOf(pid, 'cancelReceives');
-    if (p) while (p.waiter !== undefined) p.waiter = undefined;
-  },
-  reapInterrupted: (reason: ExitReason) => table.reapInterrupted(reason).map((p) => p.pid),
-  async warmTypeGate(): Promise<void> {
-    const node = currentNode('warmTypeGate');
-    if (!node.options.typecheck) return;
-    node.gate ??= typeGateFor(node.options.root, node.options.src);
-    await node.gate.warm();
-  },
-});
+// ---- the runtime's services for its own modules and the shell (services.ts) ------------
+
+function createServices(table: ProcessTable, server: CodeServer): RuntimeServices {
+  const procOf = (pid: Pid, what: string): Proc | undefined => {
+    if (!(pid instanceof Pid)) badarg(`${what}: expected a Pid, got ${typeof pid}`);
+    return table.lookup(pid);
+  };
+  return Object.freeze({
+    moduleArg: (m: unknown, what: string) => server.moduleArg(m, what),
+    cellOf: (module: string) => server.cellOf(module),
+    currentExports: (module: string) => server.currentExports(module),
+    versionsTransaction: (modules: readonly string[]): VersionsTransaction =>
+      server.transaction(modules),
+    caller: () => table.current()?.pid,
+    callerExit() {
+      const p = table.current();
+      return p === undefined || p.alive ? undefined : { reason: p.exitReason };
+    },
+    onExit(pid: Pid, listener: (reason: ExitReason) => void): boolean {
+      const p = procOf(pid, 'onExit');
+      if (p === undefined || !p.alive) return false;
+      p.abort ??= new AbortController();
+      p.abort.signal.addEventListener('abort', () => listener(p.exitReason), { once: true });
+      return true;
+    },
+    setSuspended(pid: Pid, suspended: boolean): void {
+      const p = procOf(pid, 'setSuspended');
+      if (p) p.suspended = suspended;
+    },
+    isExitUnwind: (e: unknown) => e === EXIT_THROWN,
+    report: (message: string, meta: { pid: Pid; reason: ExitReason }) =>
+      table.report(message, meta),
+    spawnShell(onExit: (reason: ExitReason) => void): Pid {
+      return table.spawn(() => new Promise<never>(() => {}), [], undefined, {
+        initialCall: 'shell',
+        onExit,
+      }).proc.pid;
+    },
+    runAs<T>(pid: Pid, fn: () => T): T {
+      const p = procOf(pid, 'runAs');
+      if (p === undefined) throw new HotcodeError('noproc', `runAs: process ${pid} is not alive`);
+      return table.runAs(p, fn);
+    },
+    drainMailbox(pid: Pid): unknown[] {
+      const p = procOf(pid, 'drainMailbox');
+      return p === undefined ? [] : p.drain();
+    },
+    cancelReceives(pid: Pid): void {
+      procOf(pid, 'cancelReceives')?.cancelWaits();
+    },
+    reapInterrupted: (reason: ExitReason) => table.reapInterrupted(reason),
+    async warmTypeGate(): Promise<void> {
+      const n = currentNode('warmTypeGate');
+      if (n.options.typecheck) await typeGate(n).warm();
+    },
+  });
+}

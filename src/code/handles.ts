@@ -18,6 +18,7 @@
 import { inspect } from 'node:util';
 import { UndefError } from '../errors.js';
 import type { VersionToken } from '../process/frames.js';
+import { isIdentifierName } from '../vocabulary.js';
 import type { ObjectHeader } from './objectFile.js';
 
 export interface Version {
@@ -46,6 +47,12 @@ export class ModuleRecord {
   current: Version | undefined = undefined;
   /** Old version: set when a newer one is loaded (or on delete); cleared by purge. */
   old: Version | undefined = undefined;
+  /**
+   * Bumped by every change of `current` or `old` (the code server's), so a
+   * queued change can tell whether someone else moved the module meanwhile
+   * (S6.7).
+   */
+  generation = 0;
   readonly cell: Cell;
   readonly handle: Record<string, unknown>;
   /** Exports object used while there is no current version: every name misses. */
@@ -127,6 +134,7 @@ export class ModuleRecord {
       t = {
         [name]: (...args: unknown[]) => (cell.v[name] as (...a: unknown[]) => unknown)(...args),
       }[name]!;
+      Object.defineProperty(t, EXTERNAL_REF, { value: `${this.name}.${name}` });
       this.trampolines.set(name, t);
     }
     return t;
@@ -169,6 +177,18 @@ export class ModuleRecord {
 }
 
 const HANDLE_NAME = Symbol('hotcode.module');
+const EXTERNAL_REF = Symbol('hotcode.externalRef');
+
+/**
+ * `module.fname` if `f` is an external function reference read from a
+ * handle (S3.4), so a process spawned with one shows `counter.loop/1` as its
+ * initial call, as Erlang shows `counter:loop/1`.
+ */
+export function externalRefName(f: unknown): string | undefined {
+  if (typeof f !== 'function') return undefined;
+  const n = (f as unknown as Record<symbol, unknown>)[EXTERNAL_REF];
+  return typeof n === 'string' ? n : undefined;
+}
 
 /** The module name a handle stands for, or undefined if `x` is not a handle. */
 export function handleName(x: unknown): string | undefined {
@@ -209,11 +229,6 @@ const PROBES = new Set([
   '$$typeof',
   '@@__IMMUTABLE_ITERABLE__@@',
 ]);
-
-const IDENT = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200C\u200D]*$/u;
-function isIdentifierName(s: string): boolean {
-  return IDENT.test(s);
-}
 
 function isClass(f: unknown): boolean {
   return typeof f === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(f));

@@ -18,9 +18,8 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { counterFor, type FrameCounter, type VersionToken } from '../process/frames.js';
+import type { FrameCounter, VersionToken } from '../process/frames.js';
 import type { ProcessTable } from '../process/table.js';
-import { KILLED_ERROR } from '../process/table.js';
 import type { Cell } from './handles.js';
 
 const TAIL_CAPABLE = Symbol('hotcode.tailCapable');
@@ -46,8 +45,12 @@ export interface Runtime {
   tl(driven: boolean, fn: Fn, args: unknown[]): unknown;
   /** `return m.f(…)` through a module: the current version's function, now. */
   tq(driven: boolean, cell: Cell, name: string, args: unknown[]): unknown;
-  /** Thrown when an await resumes in a killed process (S4.4). */
-  k(): never;
+  /**
+   * Awaited when an await resumes in a killed process (S4.4): a fresh
+   * promise that never settles, so the continuation is dropped and the
+   * frame garbage-collected (never a shared one, whose reactions would pile up).
+   */
+  k(): Promise<never>;
   /** Default import of a package (`import x from 'pkg'`). */
   def(mod: unknown): unknown;
   /** Namespace import of a package. */
@@ -80,7 +83,7 @@ export function createRuntime(
       return driven ? new TailCall(fn, ex, args) : drive(fn, ex, args);
     },
     k() {
-      throw KILLED_ERROR;
+      return new Promise<never>(neverSettle);
     },
     def(mod) {
       return isNamespace(mod) ? (mod as { default?: unknown }).default : mod;
@@ -118,6 +121,8 @@ export function createRuntime(
   return rt;
 }
 
+function neverSettle(): void {}
+
 function isNamespace(x: unknown): boolean {
   return (
     typeof x === 'object' &&
@@ -144,7 +149,7 @@ export function createVersionLinkage(
   const requireFrom = () => (req ??= createRequire(sourceFile));
   const url = pathToFileURL(sourceFile).href;
   return {
-    c: () => counterFor(table.als.getStore(), token),
+    c: () => table.counterFor(token),
     req: (spec) => requireFrom()(spec),
     meta: {
       url,

@@ -48,10 +48,13 @@ export function formatObjectFile(header: ObjectHeader, body: string, mapJson: st
 }
 
 /**
- * Parses an object file; returns a reason string when it is not one
- * (the loader turns any reason into `badfile`).
+ * Parses an object file; returns a reason string when it is not one (the
+ * loader turns any reason into `badfile`, S6.8): no header, a header that is
+ * not JSON or lacks a field or has one of the wrong type, another module's
+ * name, a newer format, a source map that is not a JSON source map.
  */
 export function parseObjectFile(text: string, expectedModule: string): ParsedObject | string {
+  if (typeof text !== 'string') return 'the object file is not text';
   if (!text.startsWith(HEADER_PREFIX)) return 'no hotcode header on the first line';
   const nl = text.indexOf('\n');
   if (nl < 0) return 'no body after the header';
@@ -61,17 +64,8 @@ export function parseObjectFile(text: string, expectedModule: string): ParsedObj
   } catch {
     return 'the header is not valid JSON';
   }
-  if (typeof header !== 'object' || header === null) return 'the header is not an object';
-  if (typeof header.format !== 'number') return 'the header has no format version';
-  if (header.format > FORMAT_VERSION)
-    return `format version ${header.format} is newer than this runtime's (${FORMAT_VERSION}); recompile the module or upgrade hotcode`;
-  if (header.module !== expectedModule)
-    return `the header names module '${String(header.module)}', not '${expectedModule}'`;
-  if (!Array.isArray(header.exports) || !header.exports.every((e) => typeof e === 'string'))
-    return 'the header has no export list';
-  if (typeof header.md5 !== 'string' || typeof header.vsn !== 'string')
-    return 'the header has no md5/vsn';
-  if (!Array.isArray(header.imports)) header.imports = [];
+  const bad = checkHeader(header, expectedModule);
+  if (bad !== undefined) return bad;
   const body = text.slice(nl + 1);
   let map: string | undefined;
   const at = body.lastIndexOf(MAP_PREFIX);
@@ -81,8 +75,52 @@ export function parseObjectFile(text: string, expectedModule: string): ParsedObj
       body.slice(at + MAP_PREFIX.length, end < 0 ? undefined : end),
       'base64',
     ).toString();
+    const badMap = checkMap(map);
+    if (badMap !== undefined) return badMap;
   }
   return { header, body, map };
+}
+
+function checkHeader(header: unknown, expectedModule: string): string | undefined {
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    return 'the header is not an object';
+  const h = header as Record<string, unknown>;
+  if (typeof h.format !== 'number') return 'the header has no format version';
+  if (h.format > FORMAT_VERSION)
+    return `format version ${h.format} is newer than this runtime's (${FORMAT_VERSION}); recompile the module or upgrade hotcode`;
+  if (h.module !== expectedModule)
+    return `the header names module '${String(h.module)}', not '${expectedModule}'`;
+  if (!isStringArray(h.exports)) return 'the header has no export list (a list of names)';
+  if (h.imports === undefined) h.imports = [];
+  else if (!isStringArray(h.imports)) return "the header's import list is not a list of names";
+  if (typeof h.md5 !== 'string') return 'the header has no md5';
+  if (typeof h.vsn !== 'string') return 'the header has no vsn';
+  if (typeof h.source !== 'string' || h.source === '') return 'the header has no source path';
+  if (h.compiledAt !== undefined && typeof h.compiledAt !== 'number')
+    return "the header's compiledAt is not a number";
+  if (h.options === undefined) h.options = {};
+  else if (typeof h.options !== 'object' || h.options === null)
+    return "the header's options are not an object";
+  return undefined;
+}
+
+function isStringArray(x: unknown): x is string[] {
+  return Array.isArray(x) && x.every((e) => typeof e === 'string');
+}
+
+/** A source map the stack traces can use: JSON with a version, sources and mappings. */
+function checkMap(map: string): string | undefined {
+  let m: unknown;
+  try {
+    m = JSON.parse(map);
+  } catch {
+    return 'its source map is not valid JSON (a truncated or damaged file?)';
+  }
+  if (typeof m !== 'object' || m === null) return 'its source map is not an object';
+  const sm = m as { version?: unknown; sources?: unknown; mappings?: unknown };
+  if (sm.version !== 3 || !Array.isArray(sm.sources) || typeof sm.mappings !== 'string')
+    return 'its source map is not a version 3 source map';
+  return undefined;
 }
 
 /** The source text recorded in an object file's source map, if any. */

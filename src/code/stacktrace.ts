@@ -9,7 +9,7 @@
 import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import type { Version } from './handles.js';
 
-const live = new Map<string, { version: Version; trace?: TraceMap }>();
+const live = new Map<string, { version: Version; trace?: TraceMap; broken?: boolean }>();
 type Prepare = (err: Error, frames: NodeJS.CallSite[]) => unknown;
 let previous: Prepare | undefined;
 let installed = false;
@@ -33,11 +33,33 @@ export function mapPosition(
   column: number,
 ): { file: string; line: number; column: number } | undefined {
   const entry = live.get(filename);
-  if (entry === undefined || entry.version.map === undefined) return undefined;
-  entry.trace ??= new TraceMap(entry.version.map);
-  const pos = originalPositionFor(entry.trace, { line, column: column - 1 });
-  if (pos.line == null || pos.source == null) return undefined;
-  return { file: pos.source, line: pos.line, column: pos.column + 1 };
+  if (entry === undefined || entry.version.map === undefined || entry.broken) return undefined;
+  try {
+    entry.trace ??= new TraceMap(entry.version.map);
+    const pos = originalPositionFor(entry.trace, { line, column: column - 1 });
+    if (pos.line == null || pos.source == null) return undefined;
+    return { file: pos.source, line: pos.line, column: pos.column + 1 };
+  } catch {
+    // A map that cannot be decoded: frames of this version stay in compiled code.
+    entry.broken = true;
+    return undefined;
+  }
+}
+
+function fileOf(cs: NodeJS.CallSite): string {
+  try {
+    return cs.getFileName() ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function safeFrame(cs: NodeJS.CallSite): string {
+  try {
+    return formatFrame(cs);
+  } catch {
+    return '<a frame that cannot be printed>';
+  }
 }
 
 function formatFrame(cs: NodeJS.CallSite): string {
@@ -56,8 +78,9 @@ export function installStackTraces(): void {
   if (installed) return;
   installed = true;
   previous = Error.prepareStackTrace as Prepare | undefined;
+  // Never throws (S0.5): a stack that cannot be mapped is printed as it is.
   Error.prepareStackTrace = (err: Error, frames: NodeJS.CallSite[]) => {
-    if (previous !== undefined && !frames.some((f) => live.has(f.getFileName() ?? '')))
+    if (previous !== undefined && !frames.some((f) => live.has(fileOf(f))))
       return previous(err, frames);
     let head: string;
     try {
@@ -65,7 +88,7 @@ export function installStackTraces(): void {
     } catch {
       head = 'Error';
     }
-    return head + frames.map((f) => `\n    at ${formatFrame(f)}`).join('');
+    return head + frames.map((f) => `\n    at ${safeFrame(f)}`).join('');
   };
 }
 

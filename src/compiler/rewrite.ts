@@ -77,7 +77,7 @@ const TAIL_HELPERS = 'const __hc_dr = __hc.d; __hc.d = false; ';
 const AWAIT_LOCALS = 'let __hc_c, __hc_s = 0, __hc_t; try { ';
 const AWAIT_FINALLY = ' } finally { if (__hc_s) __hc_c.n--; }';
 const AWAIT_SUFFIX =
-  '), __hc_s || (__hc_c ||= __hcV.c()).n++, __hc_s = 1, __hc_t = await __hc_t, __hc_s = 0, --__hc_c.n < 0 && __hc.k(), __hc_t)';
+  '), __hc_s || (__hc_c ||= __hcV.c()).n++, __hc_s = 1, __hc_t = await __hc_t, __hc_s = 0, --__hc_c.n < 0 && await __hc.k(), __hc_t)';
 
 interface FnFrame {
   node: AnyNode;
@@ -471,7 +471,7 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
                   wrapped = ancestors[i]!;
               }
               ms.appendRight(wrapped.start, '{ (__hc_c ||= __hcV.c()).n++; try { ');
-              ms.appendLeft(wrapped.end, ' } finally { --__hc_c.n < 0 && __hc.k(); } }');
+              ms.appendLeft(wrapped.end, ' } finally { --__hc_c.n < 0 && await __hc.k(); } }');
             }
           }
           break;

@@ -5,7 +5,22 @@
  * order (SPEC S5.2). The queue array is created on first use: most idle
  * processes never hold a message (spawn cost, DESIGN.md).
  */
+import { resolveFair } from './fairness.js';
+
 export type Match = (msg: unknown) => boolean;
+
+/**
+ * Does `match` accept `msg`? A match that throws (on a message whose
+ * properties throw when read, say) counts as no match (S5.2).
+ */
+function accepts(match: Match | undefined, msg: unknown): boolean {
+  if (match === undefined) return true;
+  try {
+    return !!match(msg);
+  } catch {
+    return false;
+  }
+}
 
 export interface Waiter {
   resolve: (msg: unknown) => void;
@@ -14,6 +29,8 @@ export interface Waiter {
 }
 
 export class Mailbox {
+  /** The owner is alive; cleared once, when it exits. */
+  alive = true;
   private items: unknown[] | undefined = undefined;
   private head = 0;
   // The owner's pending receive, if it is blocked in one, kept as bare fields:
@@ -28,17 +45,9 @@ export class Mailbox {
    */
   private more: Waiter[] | undefined = undefined;
 
-  /** The first pending receive (`undefined` when none); setting `undefined` withdraws it. */
-  get waiter(): Waiter | undefined {
-    const resolve = this.wResolve;
-    return resolve === undefined ? undefined : { resolve, match: this.wMatch, timer: this.wTimer };
-  }
-  set waiter(w: Waiter | undefined) {
-    if (w !== undefined) {
-      this.wResolve = w.resolve;
-      this.wMatch = w.match;
-      this.wTimer = w.timer;
-    } else this.promote();
+  /** Is the owner blocked in a receive? */
+  get waiting(): boolean {
+    return this.wResolve !== undefined;
   }
 
   /** The next pending receive moves up (or none is left). */
@@ -87,23 +96,23 @@ export class Mailbox {
     const resolve = this.wResolve;
     if (resolve !== undefined) {
       const match = this.wMatch;
-      if (match === undefined || match(msg)) {
+      if (match === undefined || accepts(match, msg)) {
         if (this.wTimer !== undefined) clearTimeout(this.wTimer);
         if (this.more === undefined) {
           this.wResolve = undefined;
           this.wMatch = undefined;
           this.wTimer = undefined;
         } else this.promote();
-        resolve(msg);
+        resolveFair(this, resolve, msg);
         return;
       }
       if (this.more !== undefined) {
         for (let i = 0; i < this.more.length; i++) {
           const m = this.more[i]!;
-          if (m.match === undefined || m.match(msg)) {
+          if (accepts(m.match, msg)) {
             this.more.splice(i, 1);
             if (m.timer !== undefined) clearTimeout(m.timer);
-            m.resolve(msg);
+            resolveFair(this, m.resolve, msg);
             return;
           }
         }
@@ -119,7 +128,7 @@ export class Mailbox {
     if (items === undefined || this.head >= items.length) return NONE;
     if (match === undefined) return this.takeAt(items, this.head);
     for (let i = this.head; i < items.length; i++)
-      if (match(items[i])) return this.takeAt(items, i);
+      if (accepts(match, items[i])) return this.takeAt(items, i);
     return NONE;
   }
 
@@ -140,14 +149,16 @@ export class Mailbox {
     return msg;
   }
 
-  /** Messages in order (for flush and inspection). */
-  toArray(): unknown[] {
-    return this.items === undefined ? [] : this.items.slice(this.head);
-  }
-
-  clear(): void {
+  /** Takes every queued message, oldest first (the shell's flush). */
+  drain(): unknown[] {
+    const out = this.toArray();
     this.items = undefined;
     this.head = 0;
+    return out;
+  }
+
+  /** Withdraws every pending receive (their promises never settle). */
+  cancelWaits(): void {
     if (this.wTimer !== undefined) clearTimeout(this.wTimer);
     if (this.more !== undefined)
       for (const w of this.more) if (w.timer !== undefined) clearTimeout(w.timer);
@@ -155,6 +166,18 @@ export class Mailbox {
     this.wMatch = undefined;
     this.wTimer = undefined;
     this.more = undefined;
+  }
+
+  /** Messages in order (for flush and inspection). */
+  toArray(): unknown[] {
+    return this.items === undefined ? [] : this.items.slice(this.head);
+  }
+
+  /** The owner exited: its messages and pending receives are dropped (S4.4). */
+  clear(): void {
+    this.items = undefined;
+    this.head = 0;
+    this.cancelWaits();
   }
 }
 

@@ -1,21 +1,27 @@
 /**
- * Pids and refs: opaque objects (SPEC S0.4), printed the Erlang way, so a
+ * Pids and refs: opaque objects (S0.4), printed the Erlang way, so a
  * registered name (a string) can never be mistaken for one.
  */
 import { inspect } from 'node:util';
 
+/**
+ * The process table's direct way from a pid to its live record (no map
+ * lookup on send). Set by the static block below; not part of the class's
+ * surface, so only `process/` can bind a pid.
+ */
+let bind: (pid: Pid, proc: object | undefined) => void;
+let recordOf: (pid: Pid) => object | undefined;
+
 export class Pid {
   /** The live process record; cleared when it exits (so a kept pid keeps nothing alive). */
   #proc: object | undefined = undefined;
-  /** @internal */
+  /** @internal Pids are made by the process table. */
   constructor(readonly id: number) {}
-  /** @internal The process table's direct way from a pid to its record (no map lookup on send). */
-  static bind(pid: Pid, proc: object | undefined): void {
-    pid.#proc = proc;
-  }
-  /** @internal */
-  static procOf(pid: Pid): object | undefined {
-    return #proc in pid ? pid.#proc : undefined;
+  static {
+    bind = (pid, proc) => {
+      pid.#proc = proc;
+    };
+    recordOf = (pid) => (#proc in pid ? pid.#proc : undefined);
   }
   toString(): string {
     return `<0.${this.id}.0>`;
@@ -26,6 +32,16 @@ export class Pid {
   [inspect.custom](): string {
     return this.toString();
   }
+}
+
+/** Binds a pid to its process record (or unbinds it at exit). For the process table only. */
+export function bindPid(pid: Pid, proc: object | undefined): void {
+  bind(pid, proc);
+}
+
+/** The live record a pid is bound to (undefined for a dead or foreign pid). For the process table only. */
+export function recordOfPid(pid: Pid): object | undefined {
+  return recordOf(pid);
 }
 
 export class Ref {

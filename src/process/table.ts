@@ -1,5 +1,7 @@
 /**
- * The process table: the one owner of every process record (SPEC S5).
+ * The process table: the one owner of every process record (S5). Its state
+ * is private; the process API (api.ts), the code server and the runtime's
+ * services ask it through its methods, by pid.
  *
  * A process is a record plus one async function running on the event loop;
  * the current process is held in one AsyncLocalStorage, the only mechanism
@@ -7,12 +9,31 @@
  *
  * This layer knows nothing of modules: suspended-frame counts are kept per
  * opaque version token (frames.ts), which the code server creates and labels.
+ *
+ * No fault of one process ends the node (S0.5): whatever a process throws
+ * or exits with is handled without reading it unsafely (vocabulary.ts
+ * `describe`), and a killed process never runs again in any way the runtime
+ * controls (S4.4): its pending receives never return, a later `receive()`
+ * returns a promise that never settles, and compiled code drops its
+ * continuation at the next await.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { HotcodeError } from '../errors.js';
-import { type FrameCounter, killCounters, type VersionToken } from './frames.js';
-import { Mailbox } from './mailbox.js';
-import { makeRef, Pid, type Ref } from './pid.js';
+import { describe } from '../vocabulary.js';
+import { fairValue } from './fairness.js';
+import {
+  counterFor,
+  countersOf,
+  dropToken,
+  type FrameCounter,
+  hasUsers,
+  isUsedBy,
+  killCounters,
+  usersOf,
+  type VersionToken,
+} from './frames.js';
+import { Mailbox, type Match, NONE } from './mailbox.js';
+import { bindPid, makeRef, Pid, type Ref, recordOfPid } from './pid.js';
 
 /** An exit reason: `'normal'`, `'killed'`, `'shutdown'`, an Error, any value. */
 export type ExitReason = unknown;
@@ -35,9 +56,9 @@ interface ProcExtra {
   /** Created lazily by `signal()`: one per process made a 100 k purge 6× slower. */
   abort?: AbortController | undefined;
   exitReason?: ExitReason;
-  /** Called once when the process exits (used by `run`). */
+  /** Called once when the process exits (used by `run` and the shell). */
   onExit?: ((reason: ExitReason) => void) | undefined;
-  /** Set by `sys.suspend` (through the runtime's internal API) for processInfo. */
+  /** Set by `sys.suspend` (through the runtime's services) for processInfo. */
   suspended?: boolean;
 }
 
@@ -45,7 +66,7 @@ interface ProcExtra {
  * A process record. It is its own mailbox (one object less per process) and
  * its own suspended-frame counter for the first version whose async code it
  * runs (frames.ts): `n` and `token`; counters of further versions live in
- * `counters`.
+ * `counters`. Only process/ sees records; everyone else holds pids.
  */
 export class Proc extends Mailbox implements FrameCounter {
   /** Suspended awaits of `token`'s code in this process; KILLED_COUNT once it died. */
@@ -60,9 +81,8 @@ export class Proc extends Mailbox implements FrameCounter {
   /** Monitors on this process: ref → the owner to notify. */
   monitoredBy: Map<Ref, Proc> | undefined = undefined;
   trapExit = false;
-  alive = true;
   name: string | undefined = undefined;
-  /** `module.fname/arity` for spawn(M, F, A), or the function a plain spawn ran. */
+  /** `module.fname/arity`, or the function a plain spawn ran (named lazily). */
   initial: string | Function | undefined = undefined;
   private x: ProcExtra | undefined = undefined;
   constructor(readonly pid: Pid) {
@@ -71,13 +91,6 @@ export class Proc extends Mailbox implements FrameCounter {
   /** FrameCounter: the process whose count this is. */
   get proc(): Proc {
     return this;
-  }
-  get mailbox(): Mailbox {
-    return this;
-  }
-  get initialCall(): string | undefined {
-    const i = this.initial;
-    return typeof i === 'function' ? (i.name ? `${i.name}/${i.length}` : undefined) : i;
   }
   get abort(): AbortController | undefined {
     return this.x?.abort;
@@ -105,7 +118,7 @@ export class Proc extends Mailbox implements FrameCounter {
   }
 }
 
-/** Where crash reports go (SPEC S5.1: OTP's crash report). Users may redirect it. */
+/** Where crash reports go (S5.1: OTP's crash report). Users may redirect it. */
 export interface Logger {
   error(
     message: string,
@@ -119,114 +132,184 @@ export const defaultLogger: Logger = {
   },
 };
 
-/** A stackless error thrown into a killed process's code (S4.4). */
-export const KILLED_ERROR: Error & { code: string } = Object.assign(
-  Object.create(HotcodeError.prototype),
-  {
-    code: 'killed',
-    message:
-      'this process was killed (its code was purged, or it got exit reason kill); it runs no more code',
-  },
-);
+/** Thrown by `exit(reason)` to unwind the exiting process's own code. */
+export const EXIT_THROWN: Error = Object.assign(Object.create(Error.prototype), {
+  message: 'process exited',
+});
+
+/** Reasons that are not crashes: no crash report (as OTP's proc_lib). Never throws. */
+export function isQuietReason(reason: ExitReason): boolean {
+  if (
+    reason === 'normal' ||
+    reason === 'shutdown' ||
+    reason === 'killed' ||
+    reason === 'noproc' ||
+    reason === 'interrupted'
+  )
+    return true;
+  if (typeof reason !== 'object' || reason === null) return false;
+  try {
+    // `{ shutdown: term }` as OTP's `{shutdown, Term}`; a value whose properties throw is a crash.
+    return Object.hasOwn(reason, 'shutdown');
+  } catch {
+    return false;
+  }
+}
+
+/** The options of a spawn (the public forms are in api.ts and index.ts). */
+export interface SpawnOptions {
+  /** Link the new process to `parent` (before it runs). */
+  link?: boolean;
+  /** `parent` monitors the new process (before it runs); the ref is returned. */
+  monitor?: boolean;
+  /** `module.fname/arity` to show as its initial call. */
+  initialCall?: string;
+  /** Called once with the exit reason (set before the process runs). */
+  onExit?: (reason: ExitReason) => void;
+}
+
+/** What processInfo needs from the code server: which module version a token stands for. */
+export type VersionLabel = (
+  token: VersionToken,
+) => { module: string; version: 'current' | 'old' } | undefined;
+
+/** What the process table knows of a live process (processInfo, S5.6, without `modules`). */
+export interface ProcessFacts {
+  pid: Pid;
+  status: 'running' | 'waiting' | 'suspended';
+  messageQueueLen: number;
+  registeredName?: string;
+  links: Pid[];
+  monitors: Ref[];
+  trapExit: boolean;
+  initialCall?: string;
+}
+
+/** The sender of signals that come from code outside any process. */
+export const OUTSIDE_PID = new Pid(0);
+
+interface TimerEntry {
+  timer: ReturnType<typeof setTimeout>;
+  due: number;
+}
 
 export class ProcessTable {
-  readonly als = new AsyncLocalStorage<Proc>();
+  readonly #als = new AsyncLocalStorage<Proc>();
   /** Live processes. */
-  readonly procs = new Set<Proc>();
-  readonly names = new Map<string, Proc>();
-  private nextId = 80;
-  logger: Logger = defaultLogger;
+  readonly #procs = new Set<Proc>();
+  readonly #names = new Map<string, Proc>();
+  #nextId = 80;
+  #logger: Logger = defaultLogger;
   /**
    * Processes running the first part of their function (spawn runs it up to
    * its first suspension). An uncatchable interrupt (the shell's Ctrl+C)
    * leaves them here: `reapInterrupted` ends them.
    */
-  private readonly starting: Proc[] = [];
+  readonly #starting: Proc[] = [];
+  /** sendAfter timers by ref. */
+  readonly #timers = new Map<Ref, TimerEntry>();
+  /** The node's handler of rejections nobody handled (installed by start, S0.5). */
+  #onUnhandled: ((reason: unknown) => void) | undefined;
+
+  // ---- the current process --------------------------------------------------------------
 
   current(): Proc | undefined {
-    return this.als.getStore();
+    return this.#als.getStore();
   }
 
   /** The current process, which must be alive; throws a clear error otherwise. */
   requireSelf(what: string): Proc {
-    const p = this.als.getStore();
+    const p = this.#als.getStore();
     if (p === undefined)
       throw new HotcodeError(
         'no_process',
         `${what} needs a process, and this code runs outside one: run it inside spawn(…) or await run(async () => …)`,
       );
-    if (!p.alive) throw this.noproc(p, what);
+    if (!p.alive) throw this.#noproc(p, what);
     return p;
   }
 
   /** Throws if the caller is a process that has exited (S0.2, S4.4). */
   checkCaller(what: string): Proc | undefined {
-    const p = this.als.getStore();
-    if (p !== undefined && !p.alive) throw this.noproc(p, what);
+    const p = this.#als.getStore();
+    if (p !== undefined && !p.alive) throw this.#noproc(p, what);
     return p;
   }
 
   /** S0.2: a runtime call from a process that has exited (a late callback, a killed process's code). */
-  private noproc(p: Proc, what: string): Error {
+  #noproc(p: Proc, what: string): Error {
     return new HotcodeError(
       'noproc',
-      `${what}: process ${p.pid} has exited (${formatReason(p.exitReason)}); its code runs no more`,
+      `${what}: process ${p.pid} has exited (${describe(p.exitReason)}); its code runs no more`,
     );
   }
 
+  /** The live record of a pid, or undefined. */
   lookup(pid: Pid): Proc | undefined {
-    return Pid.procOf(pid) as Proc | undefined;
+    return recordOfPid(pid) as Proc | undefined;
   }
+
+  /** Runs `fn` as process `p` (its `self()`, its `receive()`). */
+  runAs<T>(p: Proc, fn: () => T): T {
+    return this.#als.run(p, fn);
+  }
+
+  /** Runs `fn` outside any process. */
+  outside<T>(fn: () => T): T {
+    return this.#als.exit(fn);
+  }
+
+  // ---- spawning and ending -------------------------------------------------------------
 
   /**
    * Creates a process and runs `fn(...args)` in it up to its first
-   * suspension (as calling an async function does); `setup` runs first
-   * (links, monitors).
+   * suspension (as calling an async function does). Links and monitors of
+   * `opts` are in place before it runs. Never throws for what `fn` does.
    */
-  spawnFn(
+  spawn(
     fn: (...args: never[]) => unknown,
     args: readonly unknown[],
-    setup: ((p: Proc) => void) | undefined,
-    initialCall: string | undefined,
-  ): Proc {
-    const p = new Proc(new Pid(this.nextId++));
-    p.initial = initialCall ?? fn;
-    Pid.bind(p.pid, p);
-    this.procs.add(p);
-    setup?.(p);
+    parent: Proc | undefined,
+    opts: SpawnOptions,
+  ): { proc: Proc; ref: Ref | undefined } {
+    const p = new Proc(new Pid(this.#nextId++));
+    p.initial = opts.initialCall ?? fn;
+    bindPid(p.pid, p);
+    this.#procs.add(p);
+    if (opts.onExit !== undefined) p.onExit = opts.onExit;
+    let ref: Ref | undefined;
+    if (parent !== undefined) {
+      if (opts.link) this.link(parent, p);
+      if (opts.monitor) ref = this.monitor(parent, p, p.pid);
+    }
     currentTable = this;
-    const depth = this.starting.push(p);
-    this.als.run(p, startProcess, this, p, fn, args);
-    this.starting.length = depth - 1;
-    return p;
+    const depth = this.#starting.push(p);
+    this.#als.run(p, startProcess, this, p, fn, args);
+    this.#starting.length = depth - 1;
+    return { proc: p, ref };
   }
 
-  /** Ends the processes an interrupt left in their first part (see `starting`). */
-  reapInterrupted(reason: ExitReason): Proc[] {
-    const left = this.starting.splice(0);
+  /** Ends the processes an interrupt left in their first part (see `#starting`). */
+  reapInterrupted(reason: ExitReason): Pid[] {
+    const left = this.#starting.splice(0);
     for (const p of left) this.exit(p, reason);
-    return left;
+    return left.map((p) => p.pid);
   }
 
-  /** `spawnFn` of a function of no arguments. */
-  spawn(body: () => unknown, setup?: (p: Proc) => void, initialCall?: string): Proc {
-    return this.spawnFn(body, [], setup, initialCall);
-  }
   /**
    * Ends a process with `reason`: it runs no more code the runtime controls
-   * (S4.4), its links get exit signals and its monitors DOWN messages.
+   * (S4.4), its links get exit signals and its monitors DOWN messages. Never
+   * throws, whatever `reason` is (S0.5).
    */
   exit(p: Proc, reason: ExitReason): void {
     if (!p.alive) return;
     p.alive = false;
     p.exitReason = reason;
-    this.procs.delete(p);
-    Pid.bind(p.pid, undefined);
-    if (p.name !== undefined) {
-      this.names.delete(p.name);
-    }
-    p.mailbox.clear();
-    // Awaits of compiled code that resume later throw (frames.ts).
+    this.#procs.delete(p);
+    bindPid(p.pid, undefined);
+    if (p.name !== undefined) this.#names.delete(p.name);
+    p.clear();
+    // Awaits of compiled code that resume later drop their continuation (frames.ts).
     killCounters(p);
     if (p.monitors !== undefined) {
       for (const [ref, target] of p.monitors) target.monitoredBy?.delete(ref);
@@ -236,7 +319,7 @@ export class ProcessTable {
       for (const [ref, owner] of p.monitoredBy) {
         owner.monitors?.delete(ref); // a monitor fires once (OTP)
         if (owner.alive)
-          owner.mailbox.deliver({ type: 'DOWN', ref, pid: p.pid, reason } satisfies DownMessage);
+          owner.deliver({ type: 'DOWN', ref, pid: p.pid, reason } satisfies DownMessage);
       }
       p.monitoredBy = undefined;
     }
@@ -248,18 +331,30 @@ export class ProcessTable {
         this.exitSignal(l, p.pid, reason, false);
       }
     }
-    if (!isQuietReason(reason)) this.crashReport(p, reason);
-    if (p.onExit !== undefined) {
-      const f = p.onExit;
+    if (!isQuietReason(reason)) this.#crashReport(p, reason);
+    const onExit = p.onExit;
+    if (onExit !== undefined) {
       p.onExit = undefined;
-      f(reason);
+      this.#callSafely(() => onExit(reason));
     }
     // Listeners run at the exit, so user code can close sockets and timers. They
     // run outside any process — not as the killer (whose self() they would get),
     // nor as the dead process (whose every runtime call throws): as plain code
     // they may still send, spawn or log (S0.2).
     const abort = p.abort;
-    if (abort !== undefined) this.als.exit(() => abort.abort(reason));
+    if (abort !== undefined) this.#callSafely(() => this.#als.exit(() => abort.abort(reason)));
+  }
+
+  /** A listener that throws is reported, and the exit goes on. */
+  #callSafely(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.#log(`=ERROR REPORT==== an exit listener threw: ${describe(e, { stack: true })}`, {
+        pid: OUTSIDE_PID,
+        reason: e,
+      });
+    }
   }
 
   /**
@@ -273,7 +368,7 @@ export class ProcessTable {
       return;
     }
     if (target.trapExit) {
-      target.mailbox.deliver({ type: 'EXIT', from, reason } satisfies ExitMessage);
+      target.deliver({ type: 'EXIT', from, reason } satisfies ExitMessage);
       return;
     }
     if (reason === 'normal') {
@@ -282,6 +377,22 @@ export class ProcessTable {
     }
     this.exit(target, reason);
   }
+
+  /** Kills processes with `reason` (a purge: reason `'killed'`). */
+  killAll(procs: Iterable<Proc>, reason: ExitReason): void {
+    for (const p of procs) this.exit(p, reason);
+  }
+
+  /** Kills every process and forgets every name and timer (the node stops). */
+  reset(): void {
+    this.killAll([...this.#procs], 'killed');
+    this.#names.clear();
+    this.#starting.length = 0;
+    for (const t of this.#timers.values()) clearTimeout(t.timer);
+    this.#timers.clear();
+  }
+
+  // ---- links, monitors, names -----------------------------------------------------------
 
   link(a: Proc, b: Proc): void {
     if (a === b) return;
@@ -302,7 +413,7 @@ export class ProcessTable {
   monitor(owner: Proc, target: Proc | undefined, pid: Pid): Ref {
     const ref = makeRef();
     if (target === undefined || !target.alive) {
-      owner.mailbox.deliver({ type: 'DOWN', ref, pid, reason: 'noproc' } satisfies DownMessage);
+      owner.deliver({ type: 'DOWN', ref, pid, reason: 'noproc' } satisfies DownMessage);
       return ref;
     }
     (owner.monitors ??= new Map()).set(ref, target);
@@ -319,41 +430,211 @@ export class ProcessTable {
   }
 
   register(name: string, p: Proc): void {
-    this.names.set(name, p);
+    this.#names.set(name, p);
     p.name = name;
   }
 
   unregister(name: string): boolean {
-    const p = this.names.get(name);
+    const p = this.#names.get(name);
     if (p === undefined) return false;
-    this.names.delete(name);
+    this.#names.delete(name);
     p.name = undefined;
     return true;
   }
 
-  /** Kills every process (the node stops). */
-  killAll(): void {
-    for (const p of [...this.procs.values()]) this.exit(p, 'killed');
+  named(name: string): Proc | undefined {
+    return this.#names.get(name);
   }
 
-  private crashReport(p: Proc, reason: ExitReason): void {
-    const what =
-      reason instanceof Error
-        ? (reason.stack ?? `${reason.name}: ${reason.message}`)
-        : formatReason(reason);
-    const who = p.name !== undefined ? `${p.pid} (${p.name})` : String(p.pid);
-    const started = p.initialCall !== undefined ? ` started as ${p.initialCall}` : '';
+  names(): string[] {
+    return [...this.#names.keys()];
+  }
+
+  pids(): Pid[] {
+    const out: Pid[] = [];
+    for (const p of this.#procs) out.push(p.pid);
+    return out;
+  }
+
+  get count(): number {
+    return this.#procs.size;
+  }
+
+  /** What processInfo tells of a live process (S5.6), but the versions it uses; undefined if dead. */
+  info(pid: Pid): ProcessFacts | undefined {
+    const p = this.lookup(pid);
+    if (p === undefined) return undefined;
+    const facts: ProcessFacts = {
+      pid: p.pid,
+      status: p.suspended ? 'suspended' : p.waiting ? 'waiting' : 'running',
+      messageQueueLen: p.length,
+      links: p.links ? [...p.links].map((l) => l.pid) : [],
+      monitors: p.monitors ? [...p.monitors.keys()] : [],
+      trapExit: p.trapExit,
+    };
+    if (p.name !== undefined) facts.registeredName = p.name;
+    const initialCall = initialCallOf(p);
+    if (initialCall !== undefined) facts.initialCall = initialCall;
+    return facts;
+  }
+
+  // ---- messages ----------------------------------------------------------------------
+
+  /**
+   * Takes the oldest message (that `match` accepts), waiting for one if
+   * needed (S5.2). In a process that has exited it returns a promise that
+   * never settles (S4.4): a plain-code loop that swallows errors stops there.
+   */
+  receive(p: Proc, match: Match | undefined, timeoutMs: number | 'infinity' | undefined) {
+    if (!p.alive) return new Promise<never>(() => {});
+    const msg = p.take(match);
+    if (msg !== NONE) return fairValue(p, msg);
+    if (timeoutMs === 0) return Promise.resolve(undefined);
+    const promise = new Promise(captureResolve);
+    const resolve = captured!;
+    captured = undefined;
+    p.wait(resolve, match);
+    if (typeof timeoutMs === 'number' && Number.isFinite(timeoutMs)) {
+      p.setTimer(
+        resolve,
+        setTimeout(() => {
+          if (p.unwait(resolve)) resolve(undefined);
+        }, timeoutMs),
+      );
+    }
+    return promise;
+  }
+
+  sendAfter(ms: number, dest: Pid | string, msg: unknown): Ref {
+    const ref = makeRef();
+    const timer = setTimeout(() => {
+      this.#timers.delete(ref);
+      const p = dest instanceof Pid ? this.lookup(dest) : this.#names.get(dest);
+      if (p?.alive) p.deliver(msg);
+    }, ms);
+    this.#timers.set(ref, { timer, due: Date.now() + ms });
+    return ref;
+  }
+
+  cancelTimer(ref: Ref): number | false {
+    const t = this.#timers.get(ref);
+    if (t === undefined) return false;
+    clearTimeout(t.timer);
+    this.#timers.delete(ref);
+    return Math.max(0, t.due - Date.now());
+  }
+
+  // ---- suspended frames (S4.3), asked for by the code server ------------------------------
+
+  /** The calling process's counter for a version's code (the compiled await instrumentation). */
+  counterFor(token: VersionToken): FrameCounter {
+    return counterFor(this.#als.getStore(), token);
+  }
+
+  /** Processes suspended in a version's code right now. */
+  usersOf(token: VersionToken): Proc[] {
+    return usersOf(token);
+  }
+
+  hasUsers(token: VersionToken): boolean {
+    return hasUsers(token);
+  }
+
+  isUsedBy(token: VersionToken, pid: Pid): boolean {
+    const p = this.lookup(pid);
+    return p !== undefined && isUsedBy(token, p);
+  }
+
+  /** Forgets every counter of a purged version (S4.5). */
+  dropToken(token: VersionToken): void {
+    dropToken(token);
+  }
+
+  /** The versions a process uses (S4.3), in the order it entered them. */
+  tokensUsedBy(p: Proc): VersionToken[] {
+    const out: VersionToken[] = [];
+    for (const [token, counter] of countersOf(p)) if (counter.n > 0) out.push(token);
+    return out;
+  }
+
+  // ---- reports ---------------------------------------------------------------------------
+
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  set logger(l: Logger) {
+    this.#logger = l;
+  }
+
+  #log(message: string, meta: Parameters<Logger['error']>[1]): void {
     try {
-      this.logger.error(`=CRASH REPORT==== process ${who}${started} exited: ${what}`, {
-        pid: p.pid,
-        reason,
-        ...(p.name !== undefined ? { name: p.name } : {}),
-        ...(p.initialCall !== undefined ? { initialCall: p.initialCall } : {}),
-      });
+      this.#logger.error(message, meta);
     } catch {
       // a broken logger must not break exits
     }
   }
+
+  /** Writes a report through the logger (supervisor reports, S8.3). */
+  report(message: string, meta: { pid: Pid; reason: ExitReason }): void {
+    this.#log(message, meta);
+  }
+
+  #crashReport(p: Proc, reason: ExitReason): void {
+    const who = p.name !== undefined ? `${p.pid} (${p.name})` : String(p.pid);
+    const initialCall = initialCallOf(p);
+    const started = initialCall !== undefined ? ` started as ${initialCall}` : '';
+    this.#log(
+      `=CRASH REPORT==== process ${who}${started} exited: ${describe(reason, { stack: true })}`,
+      {
+        pid: p.pid,
+        reason,
+        ...(p.name !== undefined ? { name: p.name } : {}),
+        ...(initialCall !== undefined ? { initialCall } : {}),
+      },
+    );
+  }
+
+  /**
+   * S0.5: a promise rejected with no handler anywhere in the node is reported
+   * (with the pid of the process it was created in, when there was one) and
+   * the node goes on. `start` installs this; `stop` removes it.
+   */
+  installRejectionHandler(): void {
+    if (this.#onUnhandled !== undefined) return;
+    this.#onUnhandled = (reason: unknown) => {
+      const p = this.#als.getStore();
+      const where = p !== undefined ? ` in process ${p.pid}` : '';
+      this.#log(
+        `=ERROR REPORT==== a promise was rejected and nothing handled it${where}: ${describe(reason, { stack: true })}`,
+        { pid: p?.pid ?? OUTSIDE_PID, reason },
+      );
+    };
+    process.on('unhandledRejection', this.#onUnhandled);
+  }
+
+  removeRejectionHandler(): void {
+    if (this.#onUnhandled === undefined) return;
+    process.off('unhandledRejection', this.#onUnhandled);
+    this.#onUnhandled = undefined;
+  }
+}
+
+/** `module.fname/arity` or `fname/arity` of a process's initial call, if it has a name. */
+export function initialCallOf(p: Proc): string | undefined {
+  const i = p.initial;
+  if (typeof i !== 'function') return i;
+  try {
+    return i.name ? `${i.name}/${i.length}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// One executor for every receive: no closure per waiting receive (spawn cost).
+let captured: ((msg: unknown) => void) | undefined;
+function captureResolve(resolve: (msg: unknown) => void): void {
+  captured = resolve;
 }
 
 /**
@@ -379,14 +660,21 @@ function startProcess(
   if (result instanceof Promise) {
     currentTable = table;
     result.then(onProcessReturn, onProcessThrow);
-  } else if (
-    result !== null &&
-    typeof result === 'object' &&
-    typeof (result as PromiseLike<unknown>).then === 'function'
-  ) {
-    Promise.resolve(result).then(onProcessReturn, onProcessThrow);
-    currentTable = table;
-  } else queueMicrotask(onProcessReturn);
+    return;
+  }
+  let then: unknown;
+  try {
+    then =
+      result !== null && typeof result === 'object'
+        ? (result as { then?: unknown }).then
+        : undefined;
+  } catch (e) {
+    table.exit(p, e); // a returned value whose `then` throws when read
+    return;
+  }
+  currentTable = table;
+  if (typeof then === 'function') Promise.resolve(result).then(onProcessReturn, onProcessThrow);
+  else queueMicrotask(onProcessReturn);
 }
 
 /** There is one process table per OS process; set before any process settles. */
@@ -394,41 +682,12 @@ let currentTable: ProcessTable | undefined;
 
 function onProcessReturn(): void {
   const t = currentTable!;
-  const p = t.als.getStore();
+  const p = t.current();
   if (p !== undefined) t.exit(p, 'normal');
 }
 
 function onProcessThrow(e: unknown): void {
   const t = currentTable!;
-  const p = t.als.getStore();
+  const p = t.current();
   if (p !== undefined) t.exit(p, e === EXIT_THROWN ? p.exitReason : e);
-}
-
-/** Thrown by `exit(reason)` to unwind the exiting process's own code. */
-export const EXIT_THROWN: Error = Object.assign(Object.create(Error.prototype), {
-  message: 'process exited',
-});
-
-/** Reasons that are not crashes: no crash report (as OTP's proc_lib). */
-export function isQuietReason(reason: ExitReason): boolean {
-  return (
-    reason === 'normal' ||
-    reason === 'shutdown' ||
-    reason === 'killed' ||
-    reason === 'noproc' ||
-    reason === KILLED_ERROR ||
-    (typeof reason === 'object' &&
-      reason !== null &&
-      (reason as { shutdown?: unknown }).shutdown !== undefined)
-  );
-}
-
-export function formatReason(reason: ExitReason): string {
-  if (typeof reason === 'string') return reason;
-  if (reason instanceof Error) return `${reason.name}: ${reason.message}`;
-  try {
-    return JSON.stringify(reason) ?? String(reason);
-  } catch {
-    return String(reason);
-  }
 }
