@@ -39,3 +39,32 @@ export function deferred() {
   });
   return { promise, resolve, reject };
 }
+
+const DIST_INDEX = new URL('../dist/index.js', import.meta.url).href;
+
+/**
+ * Runs `body` (an ES module's text that may `import … from 'hotcode'`) as a
+ * child process of this Node, in a fresh temp project; resolves with its
+ * exit status and output. For behaviours that could end the whole process.
+ */
+export async function runScript(body, { timeoutMs = 30_000, env = {} } = {}) {
+  const { execFile } = await import('node:child_process');
+  const p = project();
+  const file = join(p.dir, 'script.mjs');
+  writeFileSync(file, body.replaceAll("from 'hotcode'", `from '${DIST_INDEX}'`));
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [file],
+      { cwd: p.dir, timeout: timeoutMs, env: { ...process.env, ...env } },
+      (error, stdout, stderr) =>
+        resolve({
+          status: error ? (error.code ?? 1) : 0,
+          signal: error?.signal,
+          stdout,
+          stderr,
+          dir: p.dir,
+        }),
+    );
+  });
+}

@@ -18,6 +18,7 @@
  * continuation at the next await.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { types } from 'node:util';
 import { HotcodeError } from '../errors.js';
 import { describe } from '../vocabulary.js';
 import { fairValue } from './fairness.js';
@@ -657,9 +658,9 @@ function startProcess(
     table.exit(p, e === EXIT_THROWN ? p.exitReason : e);
     return;
   }
-  if (result instanceof Promise) {
+  if (types.isPromise(result)) {
     currentTable = table;
-    result.then(onProcessReturn, onProcessThrow);
+    (result as Promise<unknown>).then(onProcessReturn, onProcessThrow);
     return;
   }
   let then: unknown;

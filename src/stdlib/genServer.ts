@@ -59,19 +59,29 @@ type Cell = { v: Record<string, unknown> };
 type Fn = (...args: unknown[]) => unknown;
 
 /** A caller waiting for a reply (the runtime side of `From`). */
-interface Caller extends From {
+/**
+ * A caller waiting for a reply (the runtime side of `From`). A class, so a
+ * server can tell a genuine caller from a forged `from` in a message that
+ * merely looks like a call (`instanceof`, cheaper than a registry): a forged
+ * one is an info message, never settled, never able to stop the server.
+ */
+class Caller implements From {
   /** False once the caller stopped waiting (replied, timed out, server died): later replies are dropped. */
-  open: boolean;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  /** When it times out (performance.now()), if it has a timeout. */
-  deadline: number;
+  open = true;
+  readonly tag = {};
+  /** When it times out (ticks of its queue), if it has a timeout. */
+  deadline = 0;
   /** The timeout queue it is in, if any. */
-  queue: TimeoutQueue | undefined;
-  /** The pending set of the server it waits on. */
-  pending: Set<Caller> | undefined;
-  /** The API function waiting (for error messages). */
-  what: string;
+  queue: TimeoutQueue | undefined = undefined;
+  constructor(
+    readonly pid: Pid,
+    readonly resolve: (value: unknown) => void,
+    readonly reject: (error: unknown) => void,
+    /** The pending set of the server it waits on. */
+    public pending: Set<Caller> | undefined,
+    /** The API function waiting (for error messages). */
+    readonly what: string,
+  ) {}
 }
 
 /** The state of one server process (kept in its loop's frame). */
@@ -301,17 +311,7 @@ function request(
   if (pending === undefined)
     return Promise.reject(callError('noproc', `${what}: no such server ${String(server)}`));
   return new Promise((resolve, reject) => {
-    const from: Caller = {
-      pid: me,
-      tag: {},
-      open: true,
-      resolve,
-      reject,
-      deadline: 0,
-      queue: undefined,
-      pending,
-      what,
-    };
+    const from = new Caller(me, resolve, reject, pending, what);
     pending.add(from);
     if (timeoutMs !== 'infinity') enqueue(from, timeoutMs);
     send(target, { $gen: kind, from, request: body });
@@ -366,10 +366,9 @@ export function cast<M = unknown>(server: ServerRef<M>, msg: CastRequest<M>): vo
 
 /** Answers a call left with `{ noreply: true }`; a reply to a caller that stopped waiting is dropped. */
 export function reply(from: From, value: unknown): void {
-  const c = from as Caller;
-  if (c === null || typeof c !== 'object' || typeof c.resolve !== 'function')
+  if (!(from instanceof Caller))
     throw new BadArgError('genServer.reply: expected the `from` argument of handleCall');
-  settle(c, true, value);
+  settle(from, true, value);
 }
 
 /**
@@ -442,17 +441,7 @@ function startServer(
       );
   }
   return new Promise((resolve, reject) => {
-    const ack: Caller = {
-      pid: me as Pid,
-      tag: {},
-      open: true,
-      resolve,
-      reject,
-      deadline: 0,
-      queue: undefined,
-      pending: undefined,
-      what,
-    };
+    const ack = new Caller(me as Pid, resolve, reject, undefined, what);
     // The initial call shows as `<module>.init/1` in processInfo.
     const body = {
       [`${name}.init`]: (a: unknown) =>
@@ -539,12 +528,30 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
   );
 }
 
+type Kind = 'call' | 'cast' | 'system' | 'parentExit' | 'info';
+
+/**
+ * What a message is to the server. Calls and system requests carry a genuine
+ * caller (made by this module); anything else — a forged `from`, a message
+ * whose properties throw when read — is an info message (S5.2, S8.1).
+ */
+function kindOf(m: unknown, parent: Pid | undefined): Kind {
+  if (m === null || typeof m !== 'object') return 'info';
+  try {
+    const msg = m as { $gen?: unknown; type?: unknown; from?: unknown };
+    const gen = msg.$gen;
+    if (gen === 'call' || gen === 'system') return msg.from instanceof Caller ? gen : 'info';
+    if (gen === 'cast') return 'cast';
+    if (parent !== undefined && msg.type === 'EXIT' && msg.from === parent) return 'parentExit';
+    return 'info';
+  } catch {
+    return 'info';
+  }
+}
+
 function isSystem(m: unknown, parent: Pid | undefined): boolean {
-  if (m === null || typeof m !== 'object') return false;
-  const msg = m as { $gen?: unknown; type?: unknown; from?: unknown };
-  return (
-    msg.$gen === 'system' || (msg.type === 'EXIT' && parent !== undefined && msg.from === parent)
-  );
+  const k = kindOf(m, parent);
+  return k === 'system' || k === 'parentExit';
 }
 
 /** What a step of the loop decided: go on, or stop with a reason (after terminate). */
@@ -555,21 +562,13 @@ async function loop(s: Server): Promise<void> {
   for (;;) {
     const msg = s.suspended ? await receive(s.systemOnly) : await receive();
     let step: Step | Promise<Step>;
-    const m = msg as { $gen?: unknown; type?: unknown; from?: unknown; reason?: unknown } | null;
-    const kind = m !== null && typeof m === 'object' ? m.$gen : undefined;
+    const kind = kindOf(msg, s.parent);
     // Synchronous callbacks are handled without a promise per message.
-    if (kind === 'call') step = handleCall(s, m as { from: Caller; request: unknown });
-    else if (kind === 'cast') step = handleNoReply(s, 'handleCast', (m as { msg: unknown }).msg);
+    if (kind === 'call') step = handleCall(s, msg as { from: Caller; request: unknown });
+    else if (kind === 'cast') step = handleCast(s, msg);
     else if (kind === 'system')
-      step = await handleSystem(s, m as { from: Caller; request: { type: string } });
-    else if (
-      m !== null &&
-      typeof m === 'object' &&
-      m.type === 'EXIT' &&
-      s.parent !== undefined &&
-      m.from === s.parent
-    )
-      step = { stop: m.reason };
+      step = await handleSystem(s, msg as { from: Caller; request: { type: string } });
+    else if (kind === 'parentExit') step = { stop: (msg as { reason: unknown }).reason };
     else step = handleNoReply(s, 'handleInfo', msg);
     if (step !== undefined && isThenable(step)) step = await step;
     if (step !== undefined) return terminate(s, (step as { stop: unknown }).stop);
@@ -614,6 +613,16 @@ async function awaitResult(
   } catch (error) {
     return { error };
   }
+}
+
+function handleCast(s: Server, m: unknown): Step | Promise<Step> {
+  let payload: unknown;
+  try {
+    payload = (m as { msg: unknown }).msg;
+  } catch {
+    return handleNoReply(s, 'handleInfo', m); // not a cast this server can read
+  }
+  return handleNoReply(s, 'handleCast', payload);
 }
 
 function handleNoReply(

@@ -23,11 +23,13 @@ import {
   BadArgError,
   checkProcessCode,
   code,
+  exit,
   Pid,
   processes,
   run,
   services,
   type VersionsTransaction,
+  whereis,
 } from 'hotcode';
 import type { UpgradeChange, UpgradeOptions, UpgradeResult } from '../behaviours.js';
 import * as genServer from './genServer';
@@ -54,6 +56,12 @@ interface Progress {
   states: Map<Change, unknown>;
   /** Servers that did not answer in time: the rollback does not wait for them. */
   late: Set<Change>;
+  /**
+   * Servers whose codeChange did not return in time: their state cannot be
+   * trusted, so the rollback kills them (a supervisor restarts them on the
+   * previous code) instead of waiting for them (S8.4).
+   */
+  stuck: Set<Change>;
 }
 
 type Failure = Extract<UpgradeResult, { rolledBack: true }>;
@@ -105,6 +113,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
     changed: [],
     states: new Map(),
     late: new Set(),
+    stuck: new Set(),
   };
   for (const m of load) {
     if (!code.softPurge(m)) {
@@ -150,6 +159,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
       r = await sys.changeCode(c.server, c.module, c.oldVsn, c.extra, timeout);
     } catch (e) {
       progress.late.add(c);
+      if ((e as { code?: unknown } | null)?.code === 'timeout') progress.stuck.add(c);
       await rollback(progress);
       return callFailure(e, c);
     }
@@ -216,6 +226,11 @@ async function rollback(p: Progress): Promise<void> {
   const waits: Promise<unknown>[] = [];
   const restored = new Map(p.changed.map((x) => [x.change, x.state]));
   for (const c of p.suspended) {
+    if (p.stuck.has(c)) {
+      const pid = c.server instanceof Pid ? c.server : whereis(c.server);
+      if (pid !== undefined) exit(pid, 'kill');
+      continue;
+    }
     const reqs: Promise<unknown>[] = [];
     if (restored.has(c)) {
       const state = restored.get(c);
