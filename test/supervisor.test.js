@@ -194,9 +194,18 @@ describe('S8.3 strategies', () => {
 describe('S8.3 restart types', () => {
   it('permanent: restarted even after a normal exit', async () => {
     const sup = await supervisor.start('sup', flags('one_for_one', [child('p')]));
+    const first = whereis('p');
     const before = obs.seen.filter((m) => m.started === 'p').length;
+    const gone = down(first);
     genServer.cast('p', { op: 'exit', reason: 'normal' });
+    assert.equal(await gone, 'normal');
     await obs.until(() => obs.seen.filter((m) => m.started === 'p').length > before);
+    const second = whereis('p');
+    assert.ok(second !== undefined && second !== first, 'a new process took the name');
+    assert.equal(isProcessAlive(second), true);
+    assert.deepEqual(await supervisor.whichChildren(sup), [
+      { id: 'p', pid: second, restart: 'permanent' },
+    ]);
     await genServer.stop(sup);
   });
 
