@@ -367,6 +367,12 @@ async function groupPingpong() {
           ofFloor: round(median(rates) / floor),
         },
       },
+      {
+        id: 'procs.pingpong_of_floor',
+        value: round(median(rates) / floor, 3),
+        unit: '×',
+        detail: { plainJsFloorRtPerS: Math.round(floor) },
+      },
     ];
   } finally {
     await shutdown(ctx);
@@ -633,7 +639,7 @@ export const groups = {
   // Its ratio depends on how V8 happens to optimise the two loops in one process
   // (1.02–1.26 seen run to run): the median of three child processes.
   await: { ids: ['await.instrumented'], fn: groupAwait, repeat: 3 },
-  pingpong: { ids: ['procs.pingpong_rt_per_s'], fn: groupPingpong },
+  pingpong: { ids: ['procs.pingpong_rt_per_s', 'procs.pingpong_of_floor'], fn: groupPingpong },
   spawn: { ids: ['procs.spawn_us', 'procs.spawn_bytes'], fn: groupSpawn },
   kill: { ids: ['purge.kill_100k_ms'], fn: groupKill },
   soft: { ids: ['purge.soft_100k_bystanders_ms'], fn: groupSoft },

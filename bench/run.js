@@ -23,6 +23,8 @@ const TARGETS = {
   'compile.file_1000_lines_ms': ['<=', 40],
   'await.instrumented': ['<=', 1.2],
   'procs.pingpong_rt_per_s': ['>=', 4_000_000],
+  'procs.pingpong_of_floor': ['>=', 0.5],
+  'procs.timer_lateness_ms': ['<=', 10],
   'procs.spawn_us': ['<=', 3],
   'procs.spawn_bytes': ['<=', 1024],
   'purge.kill_100k_ms': ['<=', 100],
@@ -54,6 +56,8 @@ const NAMED = new Set([
   'compile.file_1000_lines_ms',
   'await.instrumented',
   'procs.pingpong_rt_per_s',
+  'procs.pingpong_of_floor',
+  'procs.timer_lateness_ms',
   'procs.spawn_us',
   'procs.spawn_bytes',
   'purge.kill_100k_ms',
@@ -170,7 +174,7 @@ if (mayWant(['watch.'])) {
   });
 }
 
-if (mayWant(['genserver.', 'upgrade.'])) {
+if (mayWant(['genserver.', 'upgrade.', 'procs.timer'])) {
   await optional('behaviours.js', async (m) => {
     if (typeof m.benchBehaviours !== 'function')
       throw new Error('bench/behaviours.js exports no benchBehaviours()');
