@@ -330,6 +330,10 @@ export interface UpgradeOptions {
 }
 
 export type UpgradeError =
+  /** Old versions in use outside `change` would break (S6.2 transitions; `diagnostics`, `oldUsers`). */
+  | 'compile'
+  /** The node stopped before the upgrade was done (S0.1). */
+  | 'stopped'
   | 'nofile'
   | 'badfile'
   | 'not_purged'
@@ -352,8 +356,13 @@ export type UpgradeResult =
       module?: string;
       server?: ServerRef;
       reason?: unknown;
+      /** With `'compile'`: the transition errors. */
+      diagnostics?: import('./types.js').Diagnostic[];
+      /** With `'compile'`: who runs the old versions that would break. */
+      oldUsers?: import('./types.js').OldUsers[];
       rolledBack: true;
-    };
+    }
+  | { error: 'stopped' };
 
 /** A release upgrade (S8.4). */
 export type UpgradeFn = (opts: UpgradeOptions) => Promise<UpgradeResult>;

@@ -14,23 +14,37 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type ChangeContext, explain, STOPPED, type Stopped } from './code/server.js';
+import { checkChange } from './compiler/check.js';
 import { compileModules, type GateVerdict } from './compiler/index.js';
 import { badarg } from './errors.js';
-import { currentNode, type NodeState, server, typeGate } from './node.js';
-import type { Pid } from './process/pid.js';
+import { currentNode, type NodeState, processes, server, typeGate } from './node.js';
+import { Pid } from './process/pid.js';
 import type {
   CManyResult,
   CompileFailed,
   CompileOptions,
   CResult,
+  Diagnostic,
   LoadResult,
   ModuleArg,
   ModuleLoadError,
   NoSource,
+  OldUsers,
 } from './types.js';
 import { isModuleName, moduleOfSourceFile } from './vocabulary.js';
 
 type SourceText = { module: string; file: string; text: string };
+
+/**
+ * What a change's type check found about its transitions (S6.2): who runs
+ * the old versions it would break; filled by the gate, read by `c`.
+ */
+interface TransitionOutcome {
+  /** Users of broken old versions, per module (a refusal's `oldUsers`). */
+  oldUsers: OldUsers[];
+  /** With `oldCode: 'kill'`: the processes to kill when the change loads. */
+  kill: Pid[];
+}
 
 /** How many times a queued change re-runs its type check while synchronous changes keep moving modules. */
 const MAX_RECHECKS = 5;
@@ -61,33 +75,45 @@ function moduleList(m: unknown, what: string, n: NodeState): string[] {
 }
 
 /**
+ * One type check of a change against this node (compiler/check.ts): the
+ * new sources, the loaded versions of every other user module, and the
+ * transitions. Broken transitions are told in `outcome`.
+ */
+async function checkHere(
+  n: NodeState,
+  changed: SourceText[],
+  oldCode: CompileOptions['oldCode'],
+  outcome: TransitionOutcome,
+  exclude?: ReadonlySet<Pid>,
+): Promise<GateVerdict> {
+  const r = await checkChange(typeGate(n), server.loadedVersions(), changed, {
+    oldCode,
+    ...(exclude ? { exclude } : {}),
+  });
+  outcome.oldUsers = r.oldUsers;
+  outcome.kill = r.kill;
+  return r.verdict;
+}
+
+/**
  * The type gate of one change: checks the new sources against the loaded
- * versions of every other user module, and again if a synchronous change
- * moved a module while the check ran (S6.7).
+ * versions of every other user module and the transitions, and again if a
+ * synchronous change moved a module while the check ran (S6.7).
  */
 function gateOf(
   n: NodeState,
   change: ChangeContext | undefined,
-  typecheck: boolean | undefined,
+  options: CompileOptions,
+  outcome: TransitionOutcome,
 ): ((changed: SourceText[]) => Promise<GateVerdict>) | undefined {
-  if (!(typecheck ?? n.options.typecheck)) return undefined;
+  if (!(options.typecheck ?? n.options.typecheck)) return undefined;
   return async (changed) => {
-    const names = new Set(changed.map((c) => c.module));
     for (let attempt = 0; ; attempt++) {
       const before = change?.changes();
-      const loaded: SourceText[] = [];
-      for (const m of server.userModules()) {
-        if (names.has(m)) continue;
-        const src = server.loadedSource(m);
-        if (src) loaded.push({ module: m, ...src });
-      }
-      const verdict = await typeGate(n).check({ changed, loaded });
+      const verdict = await checkHere(n, changed, options.oldCode, outcome);
       if (change !== undefined && !change.live()) return { ok: false, diagnostics: [] };
       const settled = change === undefined || change.changes() === before;
-      if (settled || attempt >= MAX_RECHECKS) {
-        if ('configError' in verdict) return { ok: false, diagnostics: [verdict.configError] };
-        return verdict;
-      }
+      if (settled || attempt >= MAX_RECHECKS) return verdict;
     }
   };
 }
@@ -102,12 +128,13 @@ async function compileStep(
   names: string[],
   options: CompileOptions,
   change: ChangeContext | undefined,
+  outcome: TransitionOutcome = { oldUsers: [], kill: [] },
 ): Promise<CompileStep> {
   const out = await compileModules({
     modules: names,
     srcDirs: n.options.src,
     outDir: n.options.out,
-    gate: gateOf(n, change, options.typecheck),
+    gate: gateOf(n, change, options, outcome),
   });
   if (out.ok) return out;
   if (out.error === 'nofile') {
@@ -122,7 +149,9 @@ async function compileStep(
       ok: false,
       failure: { error: 'write', reason: (out as { reason?: unknown }).reason },
     };
-  return { ok: false, failure: { error: 'compile', diagnostics: out.diagnostics } };
+  const failure: CompileFailed = { error: 'compile', diagnostics: out.diagnostics };
+  if (outcome.oldUsers.length > 0) failure.oldUsers = outcome.oldUsers;
+  return { ok: false, failure };
 }
 
 /** `compile.file` (S6.1): writes object files, loads nothing; not a change, so not queued. */
@@ -157,6 +186,8 @@ export function c(
   server.assertNotLoading('c');
   if (options !== undefined && (typeof options !== 'object' || options === null))
     badarg('c: options must be an object');
+  if (options.oldCode !== undefined && options.oldCode !== 'kill' && options.oldCode !== 'refuse')
+    badarg("c: options.oldCode must be 'kill' or 'refuse'");
   const many = Array.isArray(module);
   const names = moduleList(module, 'c', n);
   return server.enqueue(async (change) => {
@@ -165,12 +196,13 @@ export function c(
       if (!many) return { error: 'sticky_directory' as const };
       return { error: sticky.map((m) => ({ module: m, error: 'sticky_directory' as const })) };
     }
-    const out = await compileStep(n, names, options, change);
+    const outcome: TransitionOutcome = { oldUsers: [], kill: [] };
+    const out = await compileStep(n, names, options, change, outcome);
     if (!change.live()) return STOPPED;
     if (!out.ok) return out.failure as CResult;
     const prepared = server.prepareBinaries(out.compiled);
     if ('error' in prepared) return many ? prepared : single(prepared.error[0]!);
-    const r = server.finishWithPurge(prepared.prepared);
+    const r = server.finishWithPurge(prepared.prepared, outcome.kill);
     if ('error' in r) return many ? r : single(r.error[0]!);
     return withKilled(many ? { modules: r.modules } : { module: names[0]! }, r.killed);
   });
@@ -187,14 +219,68 @@ export function lm(): Promise<LoadResult[] | Stopped> {
   return server.enqueue(async () => server.modifiedModules().map((m) => server.loadWithPurge(m)));
 }
 
+/** An upgrade refused because old versions in use would break (S8.4 with S6.2). */
+interface TransitionRefusal {
+  error: 'compile';
+  diagnostics: Diagnostic[];
+  oldUsers: OldUsers[];
+  rolledBack: true;
+}
+
+/**
+ * The transition check of a release upgrade (S8.4, S6.2): the new versions
+ * are the recorded sources of `load`'s object files on the code path; a
+ * server in `change` runs the new code after its codeChange, so only
+ * processes outside `change` count. Only transition errors refuse (the
+ * object files were checked when they were compiled). Undefined when there
+ * is nothing to refuse, or nothing to check (the upgrade then reports what
+ * is wrong with its arguments or files itself).
+ */
+async function checkUpgrade(n: NodeState, opts: unknown): Promise<TransitionRefusal | undefined> {
+  if (!n.options.typecheck || opts === null || typeof opts !== 'object') return undefined;
+  const { load, change } = opts as { load?: unknown; change?: unknown };
+  if (!Array.isArray(load)) return undefined;
+  const changed: SourceText[] = [];
+  for (const m of load) {
+    let name: string;
+    try {
+      name = server.moduleArg(m, 'upgrade');
+    } catch {
+      return undefined;
+    }
+    const text = server.objectSource(name);
+    if (text === undefined) return undefined;
+    changed.push({ module: name, ...text });
+  }
+  const exclude = new Set<Pid>();
+  for (const x of Array.isArray(change) ? change : []) {
+    const s = (x as { server?: unknown } | null)?.server;
+    const pid = typeof s === 'string' ? processes.whereis(s) : s;
+    if (pid instanceof Pid) exclude.add(pid);
+  }
+  const outcome: TransitionOutcome = { oldUsers: [], kill: [] };
+  const verdict = await checkHere(n, changed, undefined, outcome, exclude);
+  const broken = verdict.diagnostics.filter(
+    (d) => d.category === 'error' && d.transition !== undefined,
+  );
+  if (verdict.ok || broken.length === 0) return undefined;
+  return { error: 'compile', diagnostics: broken, oldUsers: outcome.oldUsers, rolledBack: true };
+}
+
 /**
  * Runs a release upgrade (S8.4, done by the runtime's `release` module) as
- * one change through the queue.
+ * one change through the queue, after its transition check.
  */
-export function queuedUpgrade<R>(run: () => Promise<R>): Promise<R | Stopped> {
-  currentNode('upgrade');
+export function queuedUpgrade<R>(
+  opts: unknown,
+  run: () => Promise<R>,
+): Promise<R | Stopped | TransitionRefusal> {
+  const n = currentNode('upgrade');
   server.assertNotLoading('upgrade');
   return server.enqueue(async (change) => {
+    const refusal = await checkUpgrade(n, opts);
+    if (!change.live()) return STOPPED;
+    if (refusal !== undefined) return refusal;
     try {
       const r = await run();
       return change.live() ? r : STOPPED;

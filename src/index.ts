@@ -54,6 +54,7 @@ export type {
   ModuleArg,
   ModuleExports,
   ModuleLoadError,
+  OldUsers,
   PreparedCode,
   PrepareResult,
   StartOptions,
@@ -344,6 +345,6 @@ export const sys = server.handleOf('sys') as unknown as SysApi;
 export const supervisor = server.handleOf('supervisor') as unknown as SupervisorApi;
 /** A release upgrade (S8.4), one change through the queue (S6.7). */
 export const upgrade: UpgradeFn = async (opts) =>
-  (await changes.queuedUpgrade(() =>
+  (await changes.queuedUpgrade(opts, () =>
     (server.cellOf('release').v.upgrade as UpgradeFn)(opts),
   )) as Awaited<ReturnType<UpgradeFn>>;

@@ -60,6 +60,13 @@ export interface Diagnostic {
   /** TypeScript's error number for type errors; absent for syntax/rewrite errors. */
   code?: number;
   category: 'error' | 'warning' | 'suggestion' | 'message';
+  /**
+   * Set when the problem is in an old version of the module that processes
+   * still run (SPEC S6.2, the transition): names that version and its users,
+   * e.g. `version 1, used by <0.85.0>`; `line` and `column` are in that
+   * version's recorded source.
+   */
+  transition?: string;
 }
 
 export interface CompileOk {
@@ -72,6 +79,18 @@ export interface CompileOk {
 export interface CompileFailed {
   error: 'compile';
   diagnostics: Diagnostic[];
+  /**
+   * When the refusal is (also) about a transition (S6.2): the modules whose
+   * old versions in use would break, and the processes that run them —
+   * `c(Ms, { oldCode: 'kill' })` loads anyway and kills exactly these.
+   */
+  oldUsers?: OldUsers[];
+}
+
+/** Processes that run an old version of `module` (S6.2 transitions). */
+export interface OldUsers {
+  module: string;
+  pids: import('./process/pid.js').Pid[];
 }
 
 export interface NoSource {
@@ -82,8 +101,15 @@ export type CompileResult = CompileOk | CompileFailed | NoSource;
 export type CompileManyResult = { modules: CompileOk[] } | CompileFailed | NoSource;
 
 export interface CompileOptions {
-  /** Run the type gate (SPEC S6.2). Default: the node's `typecheck` option (true). */
+  /** Run the type gate (S6.2). Default: the node's `typecheck` option (true). */
   typecheck?: boolean;
+  /**
+   * `c` only (S6.2): `'kill'` loads a change whose only type errors are in old
+   * versions that processes still run (the transition), and kills exactly
+   * those processes (reason `'killed'`, as a purge would; a supervisor
+   * restarts them on the new code). Default: such a change is refused.
+   */
+  oldCode?: 'refuse' | 'kill';
 }
 
 /** What `c(M)` returns: the load result, or the compile error. */

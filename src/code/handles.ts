@@ -30,6 +30,12 @@ export interface Version {
   readonly loadedAt: number;
   /** Load sequence number within the node; part of the stack-trace filename. */
   readonly seq: number;
+  /**
+   * Which version of its module this is, counting the versions this node has
+   * installed (1, 2, …; set when it is installed): "version 1, used by
+   * <0.85.0>" in a type gate's transition diagnostics.
+   */
+  number: number;
   /** The filename V8 sees for this version's code (mapped back in stacktrace.ts). */
   readonly filename: string;
   /** The source map JSON (decoded lazily for stack traces). */
@@ -53,6 +59,8 @@ export class ModuleRecord {
    * (S6.7).
    */
   generation = 0;
+  /** Versions of this module installed so far (Version.number of the last one). */
+  installed = 0;
   readonly cell: Cell;
   readonly handle: Record<string, unknown>;
   /** Exports object used while there is no current version: every name misses. */

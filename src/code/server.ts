@@ -31,7 +31,7 @@ import type {
 import { isModuleName } from '../vocabulary.js';
 import { handleName, ModuleRecord, type Version } from './handles.js';
 import { createVersionLinkage, type Runtime } from './linkage.js';
-import { type ObjectHeader, parseObjectFile } from './objectFile.js';
+import { type ObjectHeader, parseObjectFile, sourceOf } from './objectFile.js';
 import { CodePath, isDirectory, type PathResult } from './path.js';
 import { Purger } from './purger.js';
 import { registerVersion, unregisterVersion } from './stacktrace.js';
@@ -84,6 +84,8 @@ export interface LoadedVersion {
   version: 'current' | 'old';
   /** Load sequence number within the node (VersionInfo.seq). */
   seq: number;
+  /** Which version of its module (1, 2, … as this node installed them). */
+  number: number;
   md5: string;
   /** The source recorded in the object file, if any. */
   source: { file: string; text: string } | undefined;
@@ -154,6 +156,7 @@ export class CodeServer {
       rec.old = undefined;
       rec.current = undefined;
       rec.generation++;
+      rec.installed = 0;
       rec.repoint(undefined);
     }
     this.#changes++;
@@ -310,6 +313,7 @@ export class CodeServer {
       file: p.file,
       loadedAt: Date.now(),
       seq: p.seq,
+      number: 0,
       filename: p.filename,
       map: p.map,
       token,
@@ -390,6 +394,7 @@ export class CodeServer {
       rec.old = rec.current;
     }
     rec.current = v;
+    v.number = ++rec.installed;
     this.#moved(rec);
     rec.repoint(v);
   }
@@ -747,6 +752,16 @@ export class CodeServer {
     return cur === undefined ? undefined : sourceOfVersion(cur);
   }
 
+  /** The source recorded in the object file that loading `name` would use (a release's new version). */
+  objectSource(name: string): { file: string; text: string } | undefined {
+    const obj = this.#readObject(name);
+    if ('error' in obj) return undefined;
+    const parsed = parseObjectFile(obj.text, name);
+    if (typeof parsed === 'string') return undefined;
+    const text = sourceOf(parsed);
+    return text === undefined ? undefined : { file: parsed.header.source, text };
+  }
+
   /** Names of the loaded modules that are not the runtime's own (sticky). */
   userModules(): string[] {
     const out: string[] = [];
@@ -773,6 +788,7 @@ export class CodeServer {
           module: rec.name,
           version: label,
           seq: v.seq,
+          number: v.number,
           md5: v.header.md5,
           source: sourceOfVersion(v),
           imports: v.header.imports,
