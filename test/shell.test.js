@@ -43,7 +43,7 @@ describe('the shell', { skip }, () => {
     t.press('Tab');
     await new Promise((r) => setTimeout(r, 100));
     t.press('Tab');
-    const s = await t.waitFor(/flush\s+help/);
+    const s = await t.waitFor(/recompile\s+regs/);
     // The list is printed between the prompt Tab was pressed at and the prompt shown again.
     const last = s.lastIndexOf('hotcode>');
     const list = s.slice(s.lastIndexOf('hotcode>', last - 1), last);
@@ -91,7 +91,10 @@ describe('the shell', { skip }, () => {
     const undef = await t.run('counter.nope()');
     assert.match(undef, /UndefError \[undef\]: counter\.nope is not exported by counter/);
     assert.doesNotMatch(undef, /\n\s+at /);
-    assert.equal(await t.run('c("nosuchmodule")'), "{ error: 'nofile' }");
+    assert.equal(
+      await t.run('c("nosuchmodule")'),
+      "{ error: 'nofile' }\nno source for nosuchmodule in src",
+    );
   });
 
   test('c(M) with a type error prints file:line:col diagnostics and keeps the running code (S7.2, S7.4)', async () => {
