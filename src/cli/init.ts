@@ -1,5 +1,5 @@
 /**
- * `hotcode init [dir]` (SPEC S7.5): a new project a person can run at once.
+ * `hotcode init [dir]` (S7.5): a new project a person can run at once.
  *
  * It writes a `package.json` depending on hotcode, a `tsconfig.json` under
  * which `tsc --noEmit` and the type gate agree (S6.2), `src/` with a process

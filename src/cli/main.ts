@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `hotcode` command (SPEC S0.1, S7.1):
+ * The `hotcode` command (S0.1, S7.1):
  *
  *   hotcode shell [--watch]                       a node and its interactive shell
  *   hotcode run [--watch] <module> <function> [args…]

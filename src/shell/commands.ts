@@ -1,5 +1,5 @@
 /**
- * The shell commands of SPEC S7.2 and S7.6, after Erlang's shell (`c:c/1`,
+ * The shell commands of S7.2 and S7.6, after Erlang's shell (`c:c/1`,
  * `c:l/1`, `c:m/0`, `c:i/0`, `c:flush/0`, `c:mm/0`, `c:lm/0`, `c:regs/0`,
  * `c:help/0`, `c:q/0`) and IEx's `recompile`. Commands that show something
  * print it and return `undefined` (Erlang's `ok`); `c`, `l`, `lm`, `mm` and
@@ -10,9 +10,11 @@
 import { basename } from 'node:path';
 import { inspect, types } from 'node:util';
 import {
+  checkProcessCode,
   code,
   c as compileAndLoad,
   type Diagnostic,
+  isProcessAlive,
   l as load,
   lm as loadModified,
   type ModuleArg,
@@ -42,6 +44,8 @@ export interface CommandContext {
   src: readonly string[];
   /** The node's type gate is on. */
   typecheck: boolean;
+  /** After how long a typed change that has not answered says `type-checking…`. */
+  slowChangeMs: number;
   /** `q()`: the front end leaves the shell after this line. */
   quit(): void;
 }
@@ -138,7 +142,7 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
   /** Says `type-checking…` when a typed change has not answered within a second. */
   async function slow<T>(change: () => Promise<T>, isTyped: boolean): Promise<T> {
     if (!isTyped) return change();
-    const timer = setTimeout(() => print(style.dim('type-checking…')), 1000);
+    const timer = setTimeout(() => print(style.dim('type-checking…')), ctx.slowChangeMs);
     timer.unref?.();
     try {
       return await change();
@@ -219,9 +223,39 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
       footnote(r, style.yellow(`killed ${killed.length}: ${killed.join(', ')}`));
   }
 
+  /** Processes in the old versions of `names`: the purge of a change to them kills them (S4.1). */
+  function oldCodeUsers(names: readonly string[]): Pid[] {
+    const users: Pid[] = [];
+    for (const name of names) {
+      try {
+        if (!code.checkOldCode(name)) continue;
+        for (const p of processes()) if (checkProcessCode(p, name)) users.push(p);
+      } catch {
+        // not a module name: the change says so
+      }
+    }
+    return users;
+  }
+
+  /**
+   * Runs a change and reports it. Whom it killed: the runtime says so on the
+   * result (`killed`, non-enumerable); else they are the old versions' users
+   * that did not survive it.
+   */
+  async function change<T>(names: readonly string[], run: () => T | Promise<T>): Promise<T> {
+    const before = oldCodeUsers(names);
+    const r = await run();
+    if (typeof r === 'object' && r !== null && !Array.isArray(r) && !('killed' in r)) {
+      const dead = before.filter((p) => !isProcessAlive(p));
+      if (dead.length > 0) reportKilled(r, dead);
+    }
+    return reportChange(r, names);
+  }
+
   async function c(m: ModuleArg | ModuleArg[], options?: Record<string, unknown>) {
-    const r = await slow(() => compileAndLoad(m as ModuleArg, options), typed(options));
-    return reportChange(r, requested(m));
+    return change(requested(m), () =>
+      slow(() => compileAndLoad(m as ModuleArg, options), typed(options)),
+    );
   }
 
   async function recompile(options?: Record<string, unknown>) {
@@ -230,22 +264,32 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
       print(style.dim('nothing to recompile: every loaded module is its source'));
       return { modules: [] };
     }
-    const r = await slow(() => compileAndLoad(modules, options), typed(options));
-    return reportChange(r, modules);
+    print(style.dim(`recompiling ${modules.join(', ')}`));
+    return change(modules, () => slow(() => compileAndLoad(modules, options), typed(options)));
   }
 
   async function lm() {
+    const modules = modifiedModules();
+    const before = oldCodeUsers(modules);
     const r: unknown = await slow(() => loadModified(), ctx.typecheck);
     if (Array.isArray(r)) {
       for (const x of r) reportChange(x, []);
+      const dead = before.filter((p) => !isProcessAlive(p));
+      if (dead.length > 0) print(style.yellow(`killed ${dead.length}: ${dead.join(', ')}`));
       return r;
     }
-    return reportChange(r, []);
+    return reportChange(r, modules);
   }
 
   function l(m: ModuleArg) {
+    const names = requested(m);
+    const before = oldCodeUsers(names);
     const r = load(m);
-    return reportChange(r, requested(m));
+    if (!('killed' in r)) {
+      const dead = before.filter((p) => !isProcessAlive(p));
+      if (dead.length > 0) reportKilled(r, dead);
+    }
+    return reportChange(r, names);
   }
 
   function m(module?: ModuleArg): undefined {

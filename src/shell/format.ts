@@ -59,7 +59,7 @@ export function displayPath(file: string, cwd = process.cwd()): string {
 
 /**
  * One diagnostic the way `tsc` prints it: `src/counter.ts:3:5 - error TS2322: message`;
- * a diagnostic of a transition (SPEC S6.2) names the old version it concerns and
+ * a diagnostic of a transition (S6.2) names the old version it concerns and
  * its users: `src/room.ts:30:17 (version 1, used by <0.85.0>) - error TS2554: …`.
  */
 export function formatDiagnostic(d: Diagnostic, style: Style = plain): string {
@@ -228,7 +228,8 @@ export function table(
           ? fitLast(c, widths[i]!)
           : fit(c, widths[i]!, columns[i]!.align),
       )
-      .join(' '.repeat(gap));
+      .join(' '.repeat(gap))
+      .trimEnd();
   const header = style.bold(line(columns.map((c) => c.title)));
   return [header, ...rows.map((r) => line(columns.map((_, i) => r[i] ?? '')))].join('\n');
 }

@@ -1,5 +1,5 @@
 /**
- * The interactive shell (SPEC S7) in a local terminal: node:repl as the line
+ * The interactive shell (S7) in a local terminal: node:repl as the line
  * editor (history, Tab, multi-line input) in front of a shell session
  * (`session.ts`), which evaluates each line as the shell's process and
  * completes names. A remote front end (S9.4) drives the same session.
@@ -16,10 +16,12 @@
  * - Only Tab completes: there are no previews, so nothing is loaded by
  *   looking (`counter.` + Tab loads `counter` to list its exports).
  */
+
 import { readFileSync } from 'node:fs';
 import repl from 'node:repl';
 import { types } from 'node:util';
 import vm from 'node:vm';
+import { stop as restartEsbuildAtNextUse } from 'esbuild';
 import type { Pid } from '../index.js';
 import * as api from '../index.js';
 import { createStyle, formatError, formatReason, type Style, wantsColor } from './format.js';
@@ -183,6 +185,9 @@ export function startShell(options: ShellOptions): Shell {
     }
     void answer.then((r) => {
       busy--;
+      // A Ctrl+C during the line's synchronous part was a SIGINT to the whole process
+      // group, which ends esbuild's service process too: the next compile starts a new one.
+      if (r.type === 'interrupted' && wasRaw) void restartEsbuildAtNextUse();
       if (quitting) {
         // q(): the lines after it are not run (the session is closed) nor answered.
       } else if (r.type === 'incomplete') {
@@ -220,8 +225,9 @@ export function startShell(options: ShellOptions): Shell {
 
   api.setLogger({
     error(_message, meta) {
-      // The shell's own death is told in one line by the session.
-      if (session.isShellProcess(meta.pid)) return;
+      // The shell's own death is told in one line by the session, and a process that
+      // Ctrl+C ended before its first wait by the line that says `interrupted`.
+      if (session.isShellProcess(meta.pid) || meta.reason === 'interrupted') return;
       const who = meta.name !== undefined ? `${meta.pid} (${meta.name})` : String(meta.pid);
       const started = meta.initialCall !== undefined ? ` started as ${meta.initialCall}` : '';
       const reason = meta.reason instanceof Error || types.isNativeError(meta.reason);

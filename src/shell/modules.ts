@@ -98,7 +98,7 @@ export function sourceFileOf(module: string, srcDirs: readonly string[]): string
 /**
  * Loaded modules whose source differs from their loaded version (the MD5 of
  * the source file against the one the version records): what `recompile()`
- * compiles and loads (SPEC S7.6). Runtime modules have no source here.
+ * compiles and loads (S7.6). Runtime modules have no source here.
  */
 export function changedSources(srcDirs: readonly string[]): string[] {
   const changed: string[] = [];
@@ -118,7 +118,7 @@ export function changedSources(srcDirs: readonly string[]): string[] {
 
 /**
  * The known module names closest to a mistyped `name` ("did you mean
- * counter?", SPEC S7.6): within an edit distance (a swap of two neighbours
+ * counter?", S7.6): within an edit distance (a swap of two neighbours
  * counting one) of a third of the name's length, at least 1; the closest
  * ones only, at most three.
  */

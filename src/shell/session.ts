@@ -1,5 +1,5 @@
 /**
- * A shell session: the node side of the shell (SPEC S7), with no terminal.
+ * A shell session: the node side of the shell (S7), with no terminal.
  *
  * The session owns the shell process, the evaluation context (module
  * globals, the API, the shell commands), evaluation and completion. It takes
@@ -65,8 +65,10 @@ export interface ShellSessionOptions {
   color?: boolean;
   /** The width the front end shows (tables fit it); default 80. */
   columns?(): number;
-  /** The node's type gate is on (default true): `c` says `type-checking…` when it takes over 1 s. */
+  /** The node's type gate is on (default true): `c` says `type-checking…` when it takes long. */
   typecheck?: boolean;
+  /** How long is long (default 1000 ms). */
+  slowChangeMs?: number;
 }
 
 /** The answer to one `evaluate`. */
@@ -211,6 +213,7 @@ export function createShellSession(options: ShellSessionOptions): ShellSession {
     shellPid: () => proc,
     src: options.src,
     typecheck,
+    slowChangeMs: options.slowChangeMs ?? 1000,
     quit: () => {
       quitRequested = true;
     },

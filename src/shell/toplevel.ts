@@ -1,5 +1,5 @@
 /**
- * Turning one line of shell input into a script (SPEC S7.1): top-level
+ * Turning one line of shell input into a script (S7.1): top-level
  * `await`, declarations that outlive their line, object literals, and
  * input that needs another line.
  *
