@@ -238,7 +238,7 @@ async function shellCommand(s: Settings): Promise<never> {
     typecheck: s.start.typecheck ?? true,
     history: history === '' ? false : history,
     banner: out.dim(
-      `hotcode ${version()} (Node ${process.version})${s.watch ? ', watching ' + s.start.src.map((d) => displayDir(d)).join(', ') : ''}; help() lists the commands, Ctrl+D quits`,
+      `hotcode ${version()} (Node ${process.version})${s.watch ? ', watching ' + s.start.src.map((d) => displayDir(d)).join(', ') : ''}; help() lists the commands, q() or Ctrl+D quits`,
     ),
   });
   process.on('unhandledRejection', (reason) =>

@@ -37,7 +37,10 @@
  * - `interrupt()` ends the wait of the line in progress (its result is
  *   `{ type: 'interrupted' }`); a receive it left pending takes no message,
  *   and processes it spawned that never reached their first suspension are
- *   ended (reason `'interrupted'`).
+ *   ended (reason `'interrupted'`). A line's synchronous part (an endless
+ *   loop) blocks the node, so no message can reach `interrupt()` then: only
+ *   a SIGINT to the node's process stops it (the script runs with
+ *   `breakOnSigint`), with the same result.
  *
  * It reaches the runtime only through `services` and the public API.
  */
