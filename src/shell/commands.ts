@@ -215,6 +215,7 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
   }
 
   function callOf(names: readonly string[]): string {
+    if (names.length === 0) return 'the change';
     return `c([${names.map((n) => `'${n}'`).join(', ')}], …)`;
   }
 
