@@ -22,11 +22,11 @@ export function greeting(): string {
 
 /** Starts the server, registered as 'greeter'. */
 export function start(): Promise<Pid> {
-  return genServer.start('greeter', undefined, { name: 'greeter' }) as Promise<Pid>;
+  return genServer.start('greeter', undefined, { name: 'greeter' });
 }
 
 export function greet(name: string): Promise<string> {
-  return genServer.call('greeter', { greet: name }) as Promise<string>;
+  return genServer.call<string>('greeter', { greet: name });
 }
 
 export function stop(): Promise<void> {

@@ -1,6 +1,13 @@
 // Builds hotcode: TypeScript → dist/ (tsc), then the runtime's own modules
 // (src/stdlib/*.ts) → object files in dist/stdlib/ebin with hotcode's own
 // compiler, as OTP compiles its stdlib to .beam files.
+//
+// An object file records its source's path (its header's `source`, its source
+// map's `sources`), which stack traces show. The runtime's own record a path
+// inside the package, `hotcode/src/stdlib/genServer.ts`, never this machine's
+// absolute path: the package is built in one place and installed in another.
+// (The loader resolves a version's package imports and `import.meta` from that
+// path; the runtime modules import nothing but hotcode's own API.)
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,10 +36,17 @@ for (const f of readdirSync(srcDir).filter(
 )) {
   const module = f.slice(0, -3);
   const file = join(srcDir, f);
-  const r = await compileSource(module, file, readFileSync(file, 'utf8'));
+  const shown = `hotcode/src/stdlib/${f}`;
+  const r = await compileSource(module, shown, readFileSync(file, 'utf8'));
   if (!r.ok) {
     failed = true;
-    for (const d of r.diagnostics) console.error(`${d.file}:${d.line}:${d.column} ${d.message}`);
+    for (const d of r.diagnostics)
+      console.error(`${join('src', 'stdlib', f)}:${d.line}:${d.column} ${d.message}`);
+    continue;
+  }
+  if (r.compiled.text.includes(root)) {
+    failed = true;
+    console.error(`${shown}: the object file records this machine's path ${root}`);
     continue;
   }
   writeFileSync(join(outDir, `${module}.js`), r.compiled.text);

@@ -101,11 +101,17 @@ try {
     new Promise((r) =>
       setTimeout(r, Math.max(0, deadline - seconds * 1000 * (1 - fraction) - Date.now())),
     );
-  const probe = async () => (await get(undefined, port, '/probe')).body?.slice(0, 2);
+  /** One request outside the load: the version that answers, and what it says. */
+  const probe = async () => {
+    const body = ((await get(undefined, port, '/probe')).body ?? '').trim();
+    return { version: body.slice(0, 2), body };
+  };
+  const ms = (x) => Math.round(x * 10) / 10;
 
   // ---- v1 → v2 ------------------------------------------------------------------------
   await at(1 / 3);
   const before = await probe();
+  log(`${before.version} answers: ${before.body}`);
   copyFileSync(join(example, 'releases', 'v2', 'httpHandler.ts'), join(src, 'httpHandler.ts'));
   const built = await compile.file('httpHandler');
   if (!('module' in built)) throw new Error(`compile v2 failed: ${JSON.stringify(built)}`);
@@ -115,8 +121,9 @@ try {
   });
   const after = await probe();
   log(
-    `upgrade ${before} -> ${code.versions('httpHandler').current.vsn}: ${JSON.stringify(up)}; now answering ${after}`,
+    `upgrade ${before.version} -> ${code.versions('httpHandler').current.vsn}: ${up.ok ? `ok, the handler paused ${ms(up.pausedMs)} ms` : `${up.error}${up.reason ? ` (${up.reason.message ?? up.reason})` : ''}`}`,
   );
+  log(`${after.version} answers: ${after.body}`);
 
   // ---- a broken release: v2 → v3 must roll back -------------------------------------------
   await at(2 / 3);
@@ -129,13 +136,18 @@ try {
   });
   const still = await probe();
   log(
-    `upgrade to v3: ${down.error} (${down.reason?.message ?? down.reason}), rolled back: ${down.rolledBack}; handler ${code.versions('httpHandler').current.vsn}, answering ${still}`,
+    `upgrade to v3: ${down.error} (${down.reason?.message ?? down.reason}), rolled back: ${down.rolledBack}; handler ${code.versions('httpHandler').current.vsn}, answering ${still.version}`,
   );
   await load;
   for (const a of agents) a.destroy();
-  const upgraded = up.ok && before === 'v1' && after === 'v2' ? 'v1->v2' : `${before}->${after}`;
+  const upgraded =
+    up.ok && before.version === 'v1' && after.version === 'v2'
+      ? 'v1->v2'
+      : `${before.version}->${after.version}`;
   const rolledBack =
-    down.rolledBack === true && still === 'v2' && code.versions('httpHandler').current.vsn === 'v2'
+    down.rolledBack === true &&
+    still.version === 'v2' &&
+    code.versions('httpHandler').current.vsn === 'v2'
       ? 'yes'
       : 'no';
   if (failures.length) log(`failures: ${failures.join(' | ')}`);
@@ -144,7 +156,7 @@ try {
       JSON.stringify({
         requests,
         failed,
-        pausedMs: up.pausedMs,
+        pausedMs: ms(up.pausedMs),
         versionsSeen: [...seen].sort(),
         upgraded,
         rolledBack,

@@ -1,50 +1,90 @@
-// A scripted five-minute tour of a live upgrade on the bundled examples:
-// a counter process upgraded from v1 to v2 while it keeps its state, then a
-// process stuck in old code purged. Runs in a temporary copy of examples/,
-// so the repository is left as it was.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// npm run tour — the README's five-minute tour, step by step, in the real
+// shell (a shell session, type gate on) on a temporary copy of examples/:
+// a counter process upgraded from v1 to v2 while it keeps its state, its old
+// version soft-purged, then a change that breaks the types refused while the
+// running code stays as it was. Prints the transcript the README shows (the
+// repository's examples/ are left as they were).
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { c, code, mod, receive, run, self, send, start, stop } from '../dist/index.js';
+import { processInfo, start, stop } from '../dist/index.js';
+import { services } from '../dist/node.js';
+import { createShellSession } from '../dist/shell/session.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'hotcode-tour-'));
-cpSync(join(root, 'examples'), join(dir, 'src'), {
+const examples = join(dir, 'examples');
+cpSync(join(root, 'examples'), examples, {
   recursive: true,
   filter: (f) => !f.includes('ebin'),
 });
-const say = (line) => console.log(line);
+// Paths print as the README shows them: examples/counter.ts.
+process.chdir(dir);
+const file = join(examples, 'counter.ts');
+/** Edits examples/counter.ts as a person would in an editor: [from, to] pairs. */
+const edit = (what, ...pairs) => {
+  let text = readFileSync(file, 'utf8');
+  for (const [from, to] of pairs) {
+    if (!text.includes(from)) throw new Error(`tour: examples/counter.ts has no ${from}`);
+    text = text.replace(from, to);
+  }
+  writeFileSync(file, text);
+  console.log(`# (edit examples/counter.ts: ${what})`);
+};
 
-await start({ src: join(dir, 'src'), out: join(dir, 'ebin'), typecheck: false });
-await run(async () => {
-  const counter = mod('counter');
-  say(`c('counter')            → ${JSON.stringify(await c('counter'))}`);
-  const pid = counter.start(0);
-  say(`counter.start(0)        → ${pid}`);
-  send(pid, { op: 'inc' });
-  send(pid, { op: 'inc' });
-  send(pid, { op: 'get', from: self() });
-  say(`two incs, then get      → ${JSON.stringify(await receive())}`);
+let status = 0;
+await start({ src: examples, out: join(examples, 'ebin'), typecheck: true });
+try {
+  // The shell warms the type gate while you type; so does the tour (the first check loads TypeScript).
+  await services.warmTypeGate();
+  const session = createShellSession({ src: [examples], output: (text) => console.log(text) });
+  /** One line at the prompt, as the README shows it, and what the shell printed. */
+  const line = async (code) => {
+    console.log(`hotcode> ${code}`);
+    const r = await session.evaluate(code);
+    if (r.type === 'incomplete') throw new Error(`tour: incomplete line ${code}`);
+    if (r.text !== '') console.log(r.text);
+    return r;
+  };
+  /** Waits until the counter's reply is in the shell's mailbox (messages between processes take a turn). */
+  const replied = async (n = 1) => {
+    while ((processInfo(session.pid())?.messageQueueLen ?? 0) < n)
+      await new Promise((resolve) => setImmediate(resolve));
+  };
 
-  const file = join(dir, 'src', 'counter.ts');
-  writeFileSync(
-    file,
-    readFileSync(file, 'utf8').replace('return 1;', 'return 10;').replace('vsn = 1', 'vsn = 2'),
+  await line('c(counter)                 // compile, type-check, load examples/counter.ts');
+  await line('pid = counter.start(0)     // a process looping by self.loop(count)');
+  await line("send(pid, { op: 'inc' }); send(pid, { op: 'get', from: self() })");
+  await replied();
+  await line("flush()                    // print and empty the shell's mailbox");
+
+  edit(
+    'step() returns 10, vsn = 2',
+    ['return 1;', 'return 10;'],
+    ['export const vsn = 1;', 'export const vsn = 2;'],
   );
-  say(`edit: step() now 10     → c('counter') → ${JSON.stringify(await c('counter'))}`);
-  send(pid, { op: 'inc' }); // wakes it in v1; its qualified self.loop call enters v2
-  send(pid, { op: 'inc' });
-  send(pid, { op: 'get', from: self() });
-  say(
-    `same process, two incs  → ${JSON.stringify(await receive())}   (state kept; the first inc woke in v1: +1, then v2: +10)`,
+  await line('c(counter)');
+  await line(
+    "send(pid, { op: 'inc' }); send(pid, { op: 'inc' }); send(pid, { op: 'get', from: self() })",
   );
-  const { versions } = code;
-  say(
-    `versions('counter')     → current ${versions('counter').current.vsn}, old ${versions('counter').old?.vsn ?? '-'}`,
-  );
-  say(`softPurge('counter')    → ${code.softPurge('counter')}   (nobody runs v1 any more)`);
-  send(pid, { op: 'stop' });
-});
-await stop();
-say('tour done: the counter kept its state across the upgrade; old code was purged.');
+  await replied();
+  await line('flush()');
+  await line('m(counter)');
+  await line("code.softPurge('counter')");
+
+  edit('step(): string, a type error', ['step(): number', 'step(): string']);
+  const refused = await line('c(counter)');
+  await line('i()');
+  if (!/error: 'compile'/.test(refused.text)) status = 1;
+  session.close();
+} finally {
+  await stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(
+  status === 0
+    ? '\ntour done: the counter kept its state across the upgrade, v1 was purged, and the change that broke the types was refused.'
+    : '\ntour: something went differently from the README',
+);
+process.exit(status);

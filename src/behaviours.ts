@@ -117,10 +117,13 @@ export type StateOf<M> = M extends { init(...a: AnyArgs): infer S } ? Awaited<S>
 export type CallRequest<M> = M extends { handleCall(request: infer R, ...rest: AnyArgs): unknown }
   ? R
   : unknown;
-/** The reply type of `handleCall`. */
+/**
+ * The reply type of `handleCall` of a callback module `M`; for any other
+ * type, that type itself: `genServer.call<string>(…)` names the reply type.
+ */
 export type CallReply<M> = M extends { handleCall(...a: AnyArgs): infer R }
   ? ReplyIn<Awaited<R>>
-  : unknown;
+  : M;
 type ReplyIn<R> = R extends { reply: infer X }
   ? X
   : R extends { stop: unknown; reply?: infer X }
@@ -169,6 +172,11 @@ export interface GenServerApi {
   /**
    * Sends `request` and waits for the reply (default 5000 ms). Rejects with
    * a `HotcodeError` whose `code` is a {@link CallErrorCode}.
+   *
+   * The reply's type comes from the server's callback module when the pid
+   * carries it (`genServer.start(counter, 0)`), or from the caller: a type
+   * argument that is not a callback module is the reply's type, so
+   * `genServer.call<string>('greeter', { greet: 'Ada' })` is a `Promise<string>`.
    */
   call<M = unknown>(
     server: ServerRef<M>,

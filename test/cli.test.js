@@ -1,12 +1,20 @@
-// The `hotcode` command (SPEC S0.1, S7.1): --help, --version, run, compile,
+// The `hotcode` command (S0.1, S7.1): --help, --version, run, compile,
 // configuration. Launched with this Node (process.execPath), never through its shebang.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cli, PACKAGE, project, save, version } from './fixtures/shell/harness.js';
 
-describe('hotcode --help and --version', () => {
+describe('hotcode --help and --version', { timeout: 60_000 }, () => {
   test('--help prints the commands and options, status 0', async () => {
     const r = await cli(['--help']);
     assert.equal(r.status, 0);
@@ -15,7 +23,9 @@ describe('hotcode --help and --version', () => {
       'shell',
       'run',
       'compile',
+      'init',
       '--watch',
+      '--old-code',
       '--src',
       '--out',
       '--path',
@@ -42,7 +52,7 @@ describe('hotcode --help and --version', () => {
   });
 });
 
-describe('hotcode run <module> <function> [args…]', () => {
+describe('hotcode run <module> <function> [args…]', { timeout: 180_000 }, () => {
   const root = project('hotcode-cli-');
 
   test('runs the function as a process with the args as strings; status 0 (S7.1)', async () => {
@@ -99,7 +109,7 @@ describe('hotcode run <module> <function> [args…]', () => {
   });
 });
 
-describe('hotcode compile [module…]', () => {
+describe('hotcode compile [module…]', { timeout: 180_000 }, () => {
   test('writes object files and loads nothing; status 0', async () => {
     const root = project('hotcode-cli-');
     const r = await cli(['compile', '--no-typecheck', 'counter', 'app'], { cwd: root });
@@ -143,58 +153,98 @@ describe('hotcode compile [module…]', () => {
   });
 });
 
-describe('configuration: hotcode.config.json, package.json "hotcode", flags', () => {
-  test('hotcode.config.json sets src, out and typecheck, relative to its directory', async () => {
+describe(
+  'configuration: hotcode.config.json, package.json "hotcode", flags',
+  { timeout: 180_000 },
+  () => {
+    test('hotcode.config.json sets src, out and typecheck, relative to its directory', async () => {
+      const root = project('hotcode-cli-');
+      writeFileSync(
+        join(root, 'hotcode.config.json'),
+        JSON.stringify({ src: 'src', out: 'build/ebin', typecheck: false }),
+      );
+      mkdirSync(join(root, 'sub'));
+      save(root, 'src/counter.ts', version('counter_broken.ts')); // compiles only with typecheck off
+      const r = await cli(['compile', 'counter'], { cwd: join(root, 'sub') });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(existsSync(join(root, 'build', 'ebin', 'counter.js')));
+    });
+
+    test('the "hotcode" field of package.json; flags override it', async () => {
+      const root = project('hotcode-cli-');
+      writeFileSync(
+        join(root, 'package.json'),
+        JSON.stringify({ name: 'p', hotcode: { out: 'pkg-out', typecheck: false } }),
+      );
+      assert.equal((await cli(['compile', 'app'], { cwd: root })).status, 0);
+      assert.ok(existsSync(join(root, 'pkg-out', 'app.js')));
+      assert.equal((await cli(['compile', 'app', '--out', 'flag-out'], { cwd: root })).status, 0);
+      assert.ok(existsSync(join(root, 'flag-out', 'app.js')));
+    });
+
+    test('a config file that does not parse: the file and the position, status 1', async () => {
+      const root = project('hotcode-cli-');
+      writeFileSync(
+        join(root, 'hotcode.config.json'),
+        '{\n  "src": ["src"],\n  "out": "ebin"\n  "typecheck": false\n}\n',
+      );
+      const r = await cli(['compile'], { cwd: root });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^hotcode: hotcode\.config\.json:4:3: not valid JSON/);
+      writeFileSync(join(root, 'hotcode.config.json'), '{ "src": 3 }');
+      const bad = await cli(['compile'], { cwd: root });
+      assert.equal(bad.status, 1);
+      assert.match(
+        bad.stderr,
+        /hotcode\.config\.json: "src" must be a directory or a list of directories/,
+      );
+      writeFileSync(join(root, 'hotcode.config.json'), '{ "sauce": "src" }');
+      assert.match((await cli(['compile'], { cwd: root })).stderr, /unknown field "sauce"/);
+    });
+
+    test('a broken package.json is reported the same way', async () => {
+      const root = project('hotcode-cli-');
+      writeFileSync(join(root, 'package.json'), '{ "name": "p",\n');
+      const r = await cli(['compile'], { cwd: root });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /^hotcode: package\.json:\d+:\d+: not valid JSON/);
+      assert.ok(!readFileSync(join(root, 'package.json'), 'utf8').includes('hotcode'));
+    });
+  },
+);
+
+describe('a directory that is no project (S7.1)', { timeout: 120_000 }, () => {
+  test('run and shell say so in one line, status 1, and write nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hotcode-empty-'));
+    for (const args of [['run', 'counter', 'demo'], ['shell'], ['compile']]) {
+      const r = await cli(args, { cwd: dir });
+      assert.equal(r.status, 1, args.join(' '));
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(
+        lines[0],
+        /^hotcode: no hotcode project here: no hotcode\.config\.json or "hotcode" field in package\.json, and no modules in src\/ \(hotcode init makes a project/,
+      );
+      assert.deepEqual(readdirSync(dir), [], 'no ebin/, nothing');
+    }
+  });
+
+  test('a src/ with modules is a project, configuration or not', async () => {
     const root = project('hotcode-cli-');
-    writeFileSync(
-      join(root, 'hotcode.config.json'),
-      JSON.stringify({ src: 'src', out: 'build/ebin', typecheck: false }),
-    );
-    mkdirSync(join(root, 'sub'));
-    save(root, 'src/counter.ts', version('counter_broken.ts')); // compiles only with typecheck off
-    const r = await cli(['compile', 'counter'], { cwd: join(root, 'sub') });
+    const r = await cli(['run', '--no-typecheck', 'app', 'main'], { cwd: root });
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(existsSync(join(root, 'build', 'ebin', 'counter.js')));
   });
+});
 
-  test('the "hotcode" field of package.json; flags override it', async () => {
+describe('--old-code', { timeout: 60_000 }, () => {
+  test('takes kill, with --watch only', async () => {
     const root = project('hotcode-cli-');
-    writeFileSync(
-      join(root, 'package.json'),
-      JSON.stringify({ name: 'p', hotcode: { out: 'pkg-out', typecheck: false } }),
-    );
-    assert.equal((await cli(['compile', 'app'], { cwd: root })).status, 0);
-    assert.ok(existsSync(join(root, 'pkg-out', 'app.js')));
-    assert.equal((await cli(['compile', 'app', '--out', 'flag-out'], { cwd: root })).status, 0);
-    assert.ok(existsSync(join(root, 'flag-out', 'app.js')));
-  });
-
-  test('a config file that does not parse: the file and the position, status 1', async () => {
-    const root = project('hotcode-cli-');
-    writeFileSync(
-      join(root, 'hotcode.config.json'),
-      '{\n  "src": ["src"],\n  "out": "ebin"\n  "typecheck": false\n}\n',
-    );
-    const r = await cli(['compile'], { cwd: root });
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /^hotcode: hotcode\.config\.json:4:3: not valid JSON/);
-    writeFileSync(join(root, 'hotcode.config.json'), '{ "src": 3 }');
-    const bad = await cli(['compile'], { cwd: root });
+    const bad = await cli(['run', '--watch', '--old-code', 'keep', 'app', 'main'], { cwd: root });
     assert.equal(bad.status, 1);
-    assert.match(
-      bad.stderr,
-      /hotcode\.config\.json: "src" must be a directory or a list of directories/,
-    );
-    writeFileSync(join(root, 'hotcode.config.json'), '{ "sauce": "src" }');
-    assert.match((await cli(['compile'], { cwd: root })).stderr, /unknown field "sauce"/);
-  });
-
-  test('a broken package.json is reported the same way', async () => {
-    const root = project('hotcode-cli-');
-    writeFileSync(join(root, 'package.json'), '{ "name": "p",\n');
-    const r = await cli(['compile'], { cwd: root });
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /^hotcode: package\.json:\d+:\d+: not valid JSON/);
-    assert.ok(!readFileSync(join(root, 'package.json'), 'utf8').includes('hotcode'));
+    assert.match(bad.stderr, /^hotcode: --old-code takes one value, kill \(got 'keep'\)/);
+    const alone = await cli(['run', '--old-code', 'kill', 'app', 'main'], { cwd: root });
+    assert.equal(alone.status, 1);
+    assert.match(alone.stderr, /--old-code kill applies to watch mode/);
   });
 });

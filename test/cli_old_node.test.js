@@ -17,7 +17,7 @@ const system = spawnSync(
 );
 const major = system.status === 0 ? Number(system.stdout.trim().slice(1).split('.')[0]) : undefined;
 
-describe('hotcode on an old Node', () => {
+describe('hotcode on an old Node', { timeout: 60_000 }, () => {
   it(
     'exits 1 with a one-line message naming the version',
     { skip: !(major < 22) && 'no Node < 22 here' },
@@ -27,11 +27,17 @@ describe('hotcode on an old Node', () => {
         ['-i', 'PATH=/usr/local/bin:/usr/bin:/bin', 'node', cli, 'shell'],
         {
           encoding: 'utf8',
+          timeout: 30_000,
         },
       );
       assert.equal(r.status, 1);
       assert.match(r.stderr, /^hotcode needs Node\.js 22 or newer \(this is v\d+/);
       assert.equal(r.stderr.trim().split('\n').length, 1);
+      // In this repository, the suitable Node is the dev dependency that npm ci installs.
+      assert.match(
+        r.stderr,
+        /Node \d+\.\d+\.\d+ as a dev dependency: run npm ci, then npm start, npm test or npx hotcode/,
+      );
     },
   );
 });

@@ -24,7 +24,7 @@ import { downOf, quietLogger } from './behavioursHelpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-describe('npm run demo:upgrade', () => {
+describe('npm run demo:upgrade', { timeout: 90_000 }, () => {
   it('serves every request across v1 -> v2 and a rolled-back v3, and prints the summary last', async () => {
     const { stdout, code: status } = await new Promise((resolve) => {
       execFile(
@@ -38,6 +38,11 @@ describe('npm run demo:upgrade', () => {
     const last = lines.at(-1);
     assert.match(last, /^requests: \d+, failed: 0, upgraded: v1->v2, rolled back: yes$/, stdout);
     const measures = JSON.parse(lines.at(-2));
+    // One sample response of each version, and numbers a person reads (0.1 ms, not 0.9937…).
+    assert.match(stdout, /^v1 answers: v1 GET \/probe: request \d+ on connection \d+$/m);
+    assert.match(stdout, /^v2 answers: v2 GET \/probe: /m);
+    assert.match(stdout, /^upgrade v1 -> v2: ok, the handler paused \d+(\.\d)? ms$/m);
+    assert.doesNotMatch(stdout, /\d\.\d{2,}/);
     assert.ok(measures.requests > 0);
     assert.equal(measures.failed, 0);
     assert.deepEqual(measures.versionsSeen, ['v1', 'v2']);
@@ -46,7 +51,7 @@ describe('npm run demo:upgrade', () => {
   });
 });
 
-describe('the listener owns its http.Server', () => {
+describe('the listener owns its http.Server', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'hotcode-demo-test-'));
   const src = join(dir, 'src');
   mkdirSync(src);

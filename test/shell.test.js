@@ -1,4 +1,4 @@
-// The interactive shell (SPEC S7.1–S7.4), driven in a real terminal (tmux):
+// The interactive shell (S7.1–S7.4), driven in a real terminal (tmux):
 // what a person types, what a person sees.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ const runtimeModules = ['genServer', 'supervisor', 'sys'].filter((m) =>
   existsSync(new URL(`../dist/stdlib/ebin/${m}.js`, import.meta.url)),
 );
 
-describe('the shell', { skip }, () => {
+describe('the shell', { skip, timeout: 300_000 }, () => {
   let root;
   let t;
   before(async () => {
@@ -43,7 +43,7 @@ describe('the shell', { skip }, () => {
     t.press('Tab');
     await new Promise((r) => setTimeout(r, 100));
     t.press('Tab');
-    const s = await t.waitFor(/flush\s+help/);
+    const s = await t.waitFor(/recompile\s+regs/);
     // The list is printed between the prompt Tab was pressed at and the prompt shown again.
     const last = s.lastIndexOf('hotcode>');
     const list = s.slice(s.lastIndexOf('hotcode>', last - 1), last);
@@ -91,7 +91,10 @@ describe('the shell', { skip }, () => {
     const undef = await t.run('counter.nope()');
     assert.match(undef, /UndefError \[undef\]: counter\.nope is not exported by counter/);
     assert.doesNotMatch(undef, /\n\s+at /);
-    assert.equal(await t.run('c("nosuchmodule")'), "{ error: 'nofile' }");
+    assert.equal(
+      await t.run('c("nosuchmodule")'),
+      "{ error: 'nofile' }\nno source for nosuchmodule in src",
+    );
   });
 
   test('c(M) with a type error prints file:line:col diagnostics and keeps the running code (S7.2, S7.4)', async () => {
@@ -139,13 +142,59 @@ describe('the shell', { skip }, () => {
     assert.equal(await t.run('await Promise.resolve(5)'), '5');
   });
 
-  test('Ctrl+C interrupts a receive that waits forever, and the next message is not lost', async () => {
+  test('Ctrl+C interrupts a receive that waits forever: one short line, and the next message is not lost', async () => {
     t.line('receive()');
     await new Promise((r) => setTimeout(r, 300));
     t.press('C-c');
-    await t.waitFor(/interrupted/);
-    await t.waitFor((s) => s.trimEnd().endsWith('hotcode>'));
+    const s = await t.waitFor(/hotcode> receive\(\)\ninterrupted\nhotcode>/);
+    assert.doesNotMatch(s, /ERR_SCRIPT_EXECUTION_INTERRUPTED|Script execution was interrupted/);
     assert.equal(await t.run("send(self(), 'after'); flush()"), "Shell got 'after'");
+  });
+
+  test('Ctrl+C stops an endless loop of the line, and ends a process it left before its first wait (S0.5)', async () => {
+    t.line('while (true) {}');
+    await new Promise((r) => setTimeout(r, 300));
+    t.press('C-c');
+    await t.waitFor(/while \(true\) \{\}\n(\^C)?interrupted\nhotcode>/);
+    t.line('spawn(() => { while (true) {} })');
+    await new Promise((r) => setTimeout(r, 300));
+    t.press('C-c');
+    const s = await t.waitFor(
+      /interrupted; ended (<0\.\d+\.0>) \(interrupted before its first wait\)/,
+    );
+    const pid = /interrupted; ended (<0\.\d+\.0>)/.exec(s)[1];
+    assert.doesNotMatch(s, /CRASH REPORT.*interrupted/, 'the interrupted line says it all');
+    assert.doesNotMatch(await t.run('i()'), new RegExp(pid.replace(/[.<>]/g, '\\$&')));
+    assert.equal(await t.run('1 + 1'), '2');
+  });
+
+  test('code. + Tab lists the API before what every object has (S7.3)', async () => {
+    t.type('code.');
+    t.press('Tab');
+    await new Promise((r) => setTimeout(r, 100));
+    t.press('Tab');
+    const s = await t.waitFor(/code\.__proto__[\s\S]*hotcode> code\.\s*$/);
+    t.press('C-u');
+    // The list is printed between the line Tab was pressed on and the prompt shown again.
+    const again = s.lastIndexOf('hotcode> code.');
+    const list = s.slice(s.lastIndexOf('hotcode> code.', again - 1), again);
+    assert.ok(list.indexOf('code.softPurge') > 0, list);
+    assert.ok(list.indexOf('code.softPurge') < list.indexOf('code.__proto__'), list);
+    assert.ok(list.indexOf('code.versions') < list.indexOf('code.constructor'), list);
+  });
+
+  test('a mistyped module gets the closest name; exit() with no reason keeps the shell (S7.6)', async () => {
+    assert.equal(
+      await t.run('c(cuonter)'),
+      'Uncaught ReferenceError: cuonter is not defined (did you mean counter?)',
+    );
+    assert.equal(
+      await t.run("c('cuonter')"),
+      "{ error: 'nofile' }\nno source for cuonter in src; did you mean counter?",
+    );
+    const pid = await t.run('self()');
+    assert.match(await t.run('exit()'), /^exit\(\) needs a reason/);
+    assert.equal(await t.run('self()'), pid);
   });
 
   test('i() and regs() list processes in a table that fits 80 columns', async () => {
@@ -200,7 +249,7 @@ describe('the shell', { skip }, () => {
     assert.equal(await t.run('counter.inc(1)'), '1001');
   });
 
-  test('history is kept in a file of the project', async () => {
+  test('history is kept in a file of the project (Ctrl+D leaves)', async () => {
     t.press('C-d');
     await t
       .waitFor((s) => !/hotcode> ?$/.test(s.trimEnd()) || s.includes('Pane is dead'), 10_000)
@@ -208,5 +257,19 @@ describe('the shell', { skip }, () => {
     const file = join(root, 'history');
     for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(readFileSync(file, 'utf8'), /counter\.inc\(41\)/);
+  });
+});
+
+describe('q() (S7.6)', { skip, timeout: 120_000 }, () => {
+  let t;
+  after(() => t?.kill());
+
+  test('leaves the shell and stops the node, status 0', async () => {
+    const root = project();
+    t = Terminal.start(['shell', '--no-typecheck'], { cwd: root });
+    await t.waitFor(/^hotcode> ?$/m, 60_000);
+    t.line('q()');
+    assert.equal(await t.exited(), 0);
+    assert.doesNotMatch(t.screen(), /Uncaught/);
   });
 });

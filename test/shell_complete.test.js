@@ -28,7 +28,7 @@ after(async () => {
 const complete = (line) =>
   new Promise((res, rej) => sh.repl.completer(line, (e, r) => (e ? rej(e) : res(r))));
 
-describe('S7.3 Tab after a module name lists its exports', () => {
+describe('S7.3 Tab after a module name lists its exports', { timeout: 30_000 }, () => {
   it('genServer. lists the behaviour functions', async () => {
     const [hits, word] = await complete('genServer.');
     assert.equal(word, 'genServer.');

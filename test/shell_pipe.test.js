@@ -9,7 +9,7 @@ import { project, writeSource } from './helpers.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli', 'main.js');
 
-describe('S7.1 the shell on piped input', () => {
+describe('S7.1 the shell on piped input', { timeout: 240_000 }, () => {
   it('evaluates each line after the previous one finished', () => {
     const p = project();
     writeSource(p, 'ver.ts', 'export function v(): number {\n  return 1;\n}\n');
@@ -28,6 +28,7 @@ describe('S7.1 the shell on piped input', () => {
         encoding: 'utf8',
         cwd: p.dir,
         env: { ...process.env, HOTCODE_HISTORY: '', NO_COLOR: '1' },
+        timeout: 60_000,
       },
     );
     assert.equal(r.status, 0, r.stderr);
@@ -50,10 +51,47 @@ describe('S7.1 the shell on piped input', () => {
           encoding: 'utf8',
           cwd: p.dir,
           env: { ...process.env, HOTCODE_HISTORY: '', NO_COLOR: '1' },
+          timeout: 60_000,
         },
       );
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /\{ module: 'ver' \}\n7\n/, r.stdout);
     }
+  });
+
+  it('q() leaves: the node stops with status 0 and the lines after it do not run (S7.6)', () => {
+    const p = project();
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'shell', '--src', p.src, '--out', p.out, '--no-typecheck'],
+      {
+        input: "'before'\nq()\n'after'\n",
+        encoding: 'utf8',
+        cwd: p.dir,
+        env: { ...process.env, HOTCODE_HISTORY: '', NO_COLOR: '1' },
+        timeout: 60_000,
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /'before'/);
+    assert.doesNotMatch(r.stdout, /'after'/);
+  });
+
+  it('input that stops in the middle goes on at the next line', () => {
+    const p = project();
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'shell', '--src', p.src, '--out', p.out, '--no-typecheck'],
+      {
+        input: 'await new Promise((r) => setTimeout(r, 100))\nMath.max(1,\n2,\n3)\n{ a: 1 }\n',
+        encoding: 'utf8',
+        cwd: p.dir,
+        env: { ...process.env, HOTCODE_HISTORY: '', NO_COLOR: '1' },
+        timeout: 60_000,
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\b3\n(hotcode> )*\{ a: 1 \}\n/);
+    assert.doesNotMatch(r.stdout, /SyntaxError/);
   });
 });

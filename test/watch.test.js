@@ -9,7 +9,7 @@ import { cliChild, hasTmux, project, save, Terminal, version } from './fixtures/
 
 const skip = hasTmux() ? false : 'tmux is not installed (apt-get install tmux)';
 
-describe('hotcode shell --watch', { skip }, () => {
+describe('hotcode shell --watch', { skip, timeout: 300_000 }, () => {
   let root;
   let t;
   before(async () => {
@@ -35,6 +35,12 @@ describe('hotcode shell --watch', { skip }, () => {
     assert.equal(await t.run('counter.inc(1)'), '101');
   });
 
+  test('a save that puts the running version back says so, and loads nothing', async () => {
+    save(root, 'src/counter.ts', version('counter_v2.ts'));
+    await t.waitFor(/^counter: back to the running version \(v2\); nothing to load$/m, 60_000);
+    assert.equal(await t.run('counter.inc(1)'), '101');
+  });
+
   test('the next good save applies', async () => {
     save(root, 'src/counter.ts', version('counter_v3.ts'));
     await t.waitFor(/^counter: v3 loaded \(killed 0, \d+ ms\)$/m, 60_000);
@@ -47,12 +53,14 @@ describe('hotcode shell --watch', { skip }, () => {
   });
 });
 
-describe('hotcode run --watch', () => {
+describe('hotcode run --watch', { timeout: 120_000 }, () => {
   test('a running process sees the new code; a second reload purges the version it runs in', async () => {
     const root = project('hotcode-watch-', 'watch');
     const p = cliChild(['run', '--watch', '--no-typecheck', 'ticker', 'main'], { cwd: root });
     try {
       await p.waitFor((o) => o.stdout.includes('value one'), 'the first value');
+      // One line at start says that it watches, and where.
+      assert.match(p.out.stderr, /^hotcode: watching src: a saved module is reloaded\n/m);
       save(root, 'src/ticker.ts', version('ticker_two.ts'));
       await p.waitFor(
         (o) => /ticker: v2 loaded \(killed 0, \d+ ms\)/.test(o.stderr),
@@ -76,7 +84,7 @@ describe('hotcode run --watch', () => {
   });
 });
 
-describe('the watcher (in this process)', () => {
+describe('the watcher (in this process)', { timeout: 120_000 }, () => {
   let root;
   let w;
   const reports = [];

@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 /**
- * The `hotcode` command (SPEC S0.1, S7.1):
+ * The `hotcode` command (S0.1, S7.1):
  *
  *   hotcode shell [--watch]                       a node and its interactive shell
  *   hotcode run [--watch] <module> <function> [args…]
  *                                                 runs module.function(...args) as a process
  *   hotcode compile [module…]                     writes object files, loads nothing
+ *   hotcode init [dir]                            a new project (init.ts)
  *
  * Configuration comes from `hotcode.config.json` or the `"hotcode"` field of
  * `package.json` (config.ts); flags override it.
  */
 import { spawn as spawnChild } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -40,6 +42,7 @@ import { startShell, version } from '../shell/index.js';
 import { sourceModules, staleModules } from '../shell/modules.js';
 import { watch } from '../watch/index.js';
 import { ConfigError, loadConfig } from './config.js';
+import { init } from './init.js';
 
 const USAGE = `Usage: hotcode <command> [options]
 
@@ -51,6 +54,8 @@ Commands:
                                          they all ended normally, 1 otherwise
   compile [module…]                      compile modules (default: every module in the source
                                          directories) to object files; loads nothing
+  init [dir]                             make a new project in dir (default: here): package.json,
+                                         tsconfig.json, src/ with two modules; overwrites nothing
 
 Options:
   --src <dir>        source directory (repeatable; default: src)
@@ -60,6 +65,8 @@ Options:
   --no-typecheck     compile without the type gate
   --config <file>    read the configuration from this file
   -w, --watch        compile and load each source file when it is saved
+  --old-code kill    with --watch: load a change even if processes in old versions would
+                     break, killing them (as c(M, { oldCode: 'kill' }))
   --verbose          full stack traces
   -h, --help         this help
   -v, --version      hotcode's version
@@ -78,13 +85,14 @@ const OPTIONS = {
   'no-typecheck': { type: 'boolean' },
   config: { type: 'string' },
   watch: { type: 'boolean', short: 'w' },
+  'old-code': { type: 'string' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
 
-const VALUE_OPTIONS = new Set(['--src', '--out', '--path', '--config']);
-const COMMANDS = new Set(['shell', 'run', 'compile', 'help']);
+const VALUE_OPTIONS = new Set(['--src', '--out', '--path', '--config', '--old-code']);
+const COMMANDS = new Set(['shell', 'run', 'compile', 'init', 'help']);
 
 const err = createStyle(wantsColor(process.stderr));
 
@@ -121,7 +129,7 @@ function splitArgv(argv: string[]): { command: string; args: string[]; rest: str
     }
     if (command === undefined) {
       if (!COMMANDS.has(a))
-        throw new UsageError(`unknown command '${a}' (commands: shell, run, compile)`);
+        throw new UsageError(`unknown command '${a}' (commands: shell, run, compile, init)`);
       command = a;
       continue;
     }
@@ -135,7 +143,11 @@ function splitArgv(argv: string[]): { command: string; args: string[]; rest: str
 interface Settings {
   start: StartOptions & { src: string[]; out: string; root: string };
   watch: boolean;
+  /** `--old-code kill`: watch mode loads changes that break processes in old versions, killing them. */
+  oldCode: 'kill' | undefined;
   verbose: boolean;
+  /** A configuration file, or a flag that says where the modules are. */
+  configured: boolean;
 }
 
 function settings(values: Record<string, unknown>): Settings {
@@ -155,11 +167,49 @@ function settings(values: Record<string, unknown>): Settings {
     : values.typecheck
       ? true
       : (cfg.typecheck ?? true);
+  const oldCode = values['old-code'] as string | undefined;
+  if (oldCode !== undefined && oldCode !== 'kill')
+    throw new UsageError(`--old-code takes one value, kill (got '${oldCode}')`);
+  if (oldCode !== undefined && values.watch !== true)
+    throw new UsageError(
+      "--old-code kill applies to watch mode (--watch); in the shell, c(M, { oldCode: 'kill' })",
+    );
   return {
     start: { root: cfg.root, src, out, path, typecheck },
     watch: values.watch === true,
+    oldCode,
     verbose: values.verbose === true,
+    configured:
+      cfg.file !== undefined ||
+      ['src', 'out', 'path', 'config'].some((k) => values[k] !== undefined),
   };
+}
+
+/**
+ * Where there is no configuration and no source directory with modules,
+ * there is no project: say so in one line and write nothing (no `ebin/`).
+ */
+function requireProject(s: Settings): void {
+  if (s.configured || sourceModules(s.start.src).length > 0) return;
+  const dirs = s.start.src.map(displayDir).join(', ');
+  throw new UsageError(
+    `no hotcode project here: no hotcode.config.json or "hotcode" field in package.json, and no modules in ${dirs}/ (hotcode init makes a project; --src DIR names the modules' directory)`,
+  );
+}
+
+function initCommand(positionals: string[]): never {
+  if (positionals.length > 1)
+    throw new UsageError(`init takes one directory (got ${positionals.join(' ')})`);
+  const report = init(positionals[0] ?? '.');
+  const where = displayDir(report.dir);
+  for (const f of report.created) process.stdout.write(`created ${join(where, f)}\n`);
+  for (const f of report.skipped)
+    process.stdout.write(`skipped ${join(where, f)} (it exists; left as it was)\n`);
+  const cd = where === '' || where === '.' ? '' : `cd ${where} && `;
+  process.stdout.write(
+    `next: ${cd}npm install && npx hotcode run counter demo && npx hotcode shell --watch\n`,
+  );
+  process.exit(0);
 }
 
 /** Compiles the source modules whose object file is missing or older than the source (as `make`). */
@@ -176,6 +226,7 @@ async function makeStale(s: Settings, report: (line: string) => void): Promise<v
 }
 
 async function shellCommand(s: Settings): Promise<never> {
+  requireProject(s);
   await start(s.start);
   // The first type check loads TypeScript (~1.5 s): do it while the user types.
   void services.warmTypeGate().catch(() => {});
@@ -184,16 +235,21 @@ async function shellCommand(s: Settings): Promise<never> {
   const history = process.env.HOTCODE_HISTORY ?? join(s.start.root, '.hotcode_history');
   const shell = startShell({
     src: s.start.src,
+    typecheck: s.start.typecheck ?? true,
     history: history === '' ? false : history,
     banner: out.dim(
-      `hotcode ${version()} (Node ${process.version})${s.watch ? ', watching ' + s.start.src.map((d) => displayDir(d)).join(', ') : ''}; help() lists the commands, Ctrl+D quits`,
+      `hotcode ${version()} (Node ${process.version})${s.watch ? ', watching ' + s.start.src.map((d) => displayDir(d)).join(', ') : ''}; help() lists the commands, q() or Ctrl+D quits`,
     ),
   });
   process.on('unhandledRejection', (reason) =>
     shell.print(`Unhandled rejection: ${formatError(reason, shell.style)}`),
   );
   const w = s.watch
-    ? watch({ src: s.start.src, onReport: (r) => shell.print(formatWatchReport(r, shell.style)) })
+    ? watch({
+        src: s.start.src,
+        ...(s.oldCode ? { oldCode: s.oldCode } : {}),
+        onReport: (r) => shell.print(formatWatchReport(r, shell.style)),
+      })
     : undefined;
   await shell.closed;
   w?.close();
@@ -204,6 +260,7 @@ async function shellCommand(s: Settings): Promise<never> {
 function displayDir(d: string): string {
   const r = resolve(d);
   const cwd = process.cwd();
+  if (r === cwd) return '.';
   return r.startsWith(`${cwd}/`) ? r.slice(cwd.length + 1) : r;
 }
 
@@ -213,6 +270,7 @@ async function runCommand(s: Settings, positionals: string[], args: string[]): P
     throw new UsageError(
       'run needs a module and a function: hotcode run <module> <function> [args…]',
     );
+  requireProject(s);
   await start(s.start);
   await makeStale(s, (line) => process.stderr.write(`${line}\n`));
   // Unknown module or function: one line, as Erlang's `erl -run` reports undef.
@@ -251,9 +309,14 @@ async function runCommand(s: Settings, positionals: string[], args: string[]): P
   const w = s.watch
     ? watch({
         src: s.start.src,
+        ...(s.oldCode ? { oldCode: s.oldCode } : {}),
         onReport: (r) => process.stderr.write(`${formatWatchReport(r, err)}\n`),
       })
     : undefined;
+  if (w)
+    process.stderr.write(
+      `${err.dim(`hotcode: watching ${s.start.src.map(displayDir).join(', ')}: a saved module is reloaded${s.start.typecheck === false ? '' : ' when it type-checks'}${s.oldCode ? ', killing processes its old versions would break' : ''}`)}\n`,
+    );
   // The main process, watched by a monitor so that its exit reason decides the status.
   let mainReason: unknown;
   run(async () => {
@@ -280,6 +343,7 @@ async function runCommand(s: Settings, positionals: string[], args: string[]): P
 }
 
 async function compileCommand(s: Settings, positionals: string[]): Promise<never> {
+  if (positionals.length === 0) requireProject(s);
   await start(s.start);
   const modules = positionals.length ? positionals : sourceModules(s.start.src);
   if (modules.length === 0) {
@@ -320,7 +384,7 @@ function reexecIfNeeded(): boolean {
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 22) {
     process.stderr.write(
-      `hotcode needs Node.js 22 or newer (this is ${process.version}, which has no fast AsyncLocalStorage and cannot require ES modules); run it with a newer node\n`,
+      `hotcode needs Node.js 22 or newer (this is ${process.version}, which has no fast AsyncLocalStorage and cannot require ES modules); ${howToGetNode()}\n`,
     );
     process.exit(1);
   }
@@ -342,6 +406,24 @@ function reexecIfNeeded(): boolean {
   process.on('SIGINT', () => {}); // the child, in the same process group, gets it
   child.on('exit', (status, signal) => process.exit(status ?? (signal ? 128 + 2 : 1)));
   return true;
+}
+
+/** Where a suitable Node comes from: in hotcode's own repository, its `node` dev dependency. */
+function howToGetNode(): string {
+  const root = new URL('../../', import.meta.url);
+  let devNode: string | undefined;
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+      devDependencies?: Record<string, string>;
+    };
+    devNode = pkg.devDependencies?.node;
+  } catch {
+    devNode = undefined;
+  }
+  const inRepository = devNode !== undefined && existsSync(new URL('.git', root));
+  return inRepository
+    ? `this repository brings Node ${devNode} as a dev dependency: run npm ci, then npm start, npm test or npx hotcode (npm puts node_modules/.bin first on PATH)`
+    : 'install Node 22 or newer (https://nodejs.org/en/download, or nvm install 22) and run it with that';
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -368,6 +450,14 @@ async function main(argv: string[]): Promise<void> {
   if (values.version) {
     process.stdout.write(`hotcode ${version()}\n`);
     process.exit(0);
+  }
+  if (split.command === 'init') {
+    try {
+      initCommand(positionals);
+    } catch (e) {
+      if (e instanceof UsageError) fail(e.message);
+      fail(formatError(e, err, { stack: values.verbose === true }));
+    }
   }
   if (reexecIfNeeded()) return;
   let s: Settings;

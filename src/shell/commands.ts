@@ -1,14 +1,20 @@
 /**
- * The shell commands of SPEC S7.2, after Erlang's shell (`c:c/1`, `c:l/1`,
- * `c:m/0`, `c:i/0`, `c:flush/0`, `c:mm/0`, `c:lm/0`, `c:regs/0`,
- * `c:help/0`). Commands that show something print it and return
- * `undefined` (Erlang's `ok`); `c`, `l`, `lm` and `mm` return their result.
+ * The shell commands of S7.2 and S7.6, after Erlang's shell (`c:c/1`,
+ * `c:l/1`, `c:m/0`, `c:i/0`, `c:flush/0`, `c:mm/0`, `c:lm/0`, `c:regs/0`,
+ * `c:help/0`, `c:q/0`) and IEx's `recompile`. Commands that show something
+ * print it and return `undefined` (Erlang's `ok`); `c`, `l`, `lm`, `mm` and
+ * `recompile` return their result. What a person needs to read under a
+ * result (`killed 1: <0.85.0>`, "did you mean counter?") is attached to the
+ * result as a footnote, which the session prints under the value.
  */
+import { basename } from 'node:path';
 import { inspect, types } from 'node:util';
 import {
+  checkProcessCode,
   code,
   c as compileAndLoad,
   type Diagnostic,
+  isProcessAlive,
   l as load,
   lm as loadModified,
   type ModuleArg,
@@ -21,9 +27,10 @@ import {
   whereis,
 } from '../index.js';
 import { services } from '../node.js';
+import { moduleOfSourceFile } from '../vocabulary.js';
 import { versionLabel } from '../watch/index.js';
 import { displayPath, formatDiagnostics, formatError, type Style, table } from './format.js';
-import { loadedModules } from './modules.js';
+import { changedSources, closestModules, loadedModules, sourceFileOf } from './modules.js';
 
 export interface CommandContext {
   /** Writes a line (or lines) to the shell's output. */
@@ -33,6 +40,14 @@ export interface CommandContext {
   columns(): number;
   /** The shell's current process (for flush). */
   shellPid(): Pid;
+  /** Source directories (absolute), for `recompile()` and messages. */
+  src: readonly string[];
+  /** The node's type gate is on. */
+  typecheck: boolean;
+  /** After how long a typed change that has not answered says `type-checking…`. */
+  slowChangeMs: number;
+  /** `q()`: the front end leaves the shell after this line. */
+  quit(): void;
 }
 
 export interface ShellCommand {
@@ -46,7 +61,12 @@ export const COMMANDS: ShellCommand[] = [
   {
     name: 'c',
     usage: 'c(M) | c([M1, M2])',
-    help: 'compile, purge and load module(s) (type-checked)',
+    help: "compile, purge and load module(s), type-checked (M: counter, 'counter', 'src/counter.ts')",
+  },
+  {
+    name: 'recompile',
+    usage: 'recompile()',
+    help: 'compile and load, as one change, every loaded module whose source changed',
   },
   { name: 'l', usage: 'l(M)', help: 'purge and load M from the code path' },
   { name: 'm', usage: 'm() | m(M)', help: 'loaded modules | exports and versions of M' },
@@ -56,7 +76,9 @@ export const COMMANDS: ShellCommand[] = [
   { name: 'lm', usage: 'lm()', help: 'load all modified modules' },
   { name: 'regs', usage: 'regs()', help: 'registered processes' },
   { name: 'pid', usage: 'pid(N) | pid(0, N, 0)', help: 'the pid <0.N.0>' },
-  { name: 'help', usage: 'help()', help: 'this list' },
+  { name: 'help', usage: 'help() | h()', help: 'this list' },
+  { name: 'h', usage: 'h()', help: 'this list' },
+  { name: 'q', usage: 'q()', help: 'leave the shell (the node stops)' },
 ];
 
 function isError(x: unknown): boolean {
@@ -67,6 +89,36 @@ function isError(x: unknown): boolean {
 function hide<T extends object>(value: T, key: string, data: unknown): T {
   Object.defineProperty(value, key, { value: data, enumerable: false });
   return value;
+}
+
+/** Lines to print under a command's result (`killed 1: <0.85.0>`), kept beside it. */
+const footnotes = new WeakMap<object, string[]>();
+
+/** The footnotes of a result, for the session to print under it. */
+export function footnotesOf(value: object): string[] | undefined {
+  return footnotes.get(value);
+}
+
+function footnote<T>(value: T, line: string): T {
+  if (typeof value === 'object' && value !== null) {
+    const list = footnotes.get(value) ?? [];
+    list.push(line);
+    footnotes.set(value, list);
+  }
+  return value;
+}
+
+/** What a change's result may carry beyond its printed fields (the runtime adds them). */
+interface ChangeDetails {
+  error?: unknown;
+  module?: string;
+  modules?: unknown;
+  reason?: unknown;
+  diagnostics?: Diagnostic[];
+  /** Processes the purge of this change killed (non-enumerable). */
+  killed?: Pid[];
+  /** Processes in old versions that the change would break (S6.2 transitions). */
+  oldUsers?: { module: string; pids: Pid[] }[];
 }
 
 export function createCommands(ctx: CommandContext): Record<string, unknown> {
@@ -83,22 +135,162 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
     return r;
   }
 
-  async function c(m: ModuleArg | ModuleArg[], options?: { typecheck?: boolean }) {
-    const r = await compileAndLoad(m as ModuleArg, options);
-    if ('error' in r && r.error === 'compile') {
-      const ds = (r as { diagnostics: Diagnostic[] }).diagnostics;
+  /** Is this change type-checked (the node's gate on, not turned off for the call)? */
+  const typed = (options: unknown) =>
+    ctx.typecheck && (options as { typecheck?: unknown } | undefined)?.typecheck !== false;
+
+  /** Says `type-checking…` when a typed change has not answered within a second. */
+  async function slow<T>(change: () => Promise<T>, isTyped: boolean): Promise<T> {
+    if (!isTyped) return change();
+    const timer = setTimeout(() => print(style.dim('type-checking…')), ctx.slowChangeMs);
+    timer.unref?.();
+    try {
+      return await change();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The module names a `c` argument asks for (`'src/room.ts'` → room), for messages. */
+  function requested(m: unknown): string[] {
+    const list = Array.isArray(m) ? m : [m];
+    const names: string[] = [];
+    for (const x of list) {
+      if (typeof x === 'string') names.push(moduleOfSourceFile(basename(x)) ?? x);
+      else
+        try {
+          names.push(services.moduleArg(x, 'c'));
+        } catch {
+          // not a module: the change itself says so
+        }
+    }
+    return names;
+  }
+
+  /**
+   * Prints what a change (`c`, `recompile`, `lm`) did that its value does not
+   * show: the diagnostics of a refused change (each with the version it
+   * concerns, S6.2), who it killed, and what to do next.
+   */
+  function reportChange<T>(r: T, names: readonly string[]): T {
+    const d = r as ChangeDetails;
+    let out: object = r as object;
+    if (d.error === 'compile') {
+      const ds = d.diagnostics ?? [];
       print(formatDiagnostics(ds, style));
-      return hide({ error: 'compile' as const }, 'diagnostics', ds);
+      out = hide({ error: 'compile' as const }, 'diagnostics', ds);
+      if (d.oldUsers !== undefined) hide(out, 'oldUsers', d.oldUsers);
+      if (d.oldUsers?.length) {
+        const who = d.oldUsers.map((u) => `${u.pids.join(', ')} in ${u.module}`).join('; ');
+        footnote(
+          out,
+          style.yellow(
+            `hint: processes still run old code this change would break (${who}); ` +
+              `${callOf(names)} with { oldCode: 'kill' } loads it anyway and kills them`,
+          ),
+        );
+      }
+      return out as T;
+    }
+    if (d.error === 'nofile') {
+      const dirs = ctx.src.map((dir) => displayPath(dir)).join(', ') || '(no source directory)';
+      for (const name of names) {
+        if (sourceFileOf(name, ctx.src) !== undefined) continue;
+        const near = closestModules(name, ctx.src);
+        footnote(
+          out,
+          style.yellow(
+            `no source for ${name} in ${dirs}${near.length ? `; did you mean ${near.join(' or ')}?` : ''}`,
+          ),
+        );
+      }
+      return r;
     }
     reportLoad(r);
-    if ('module' in r) versionLabel(r.module);
+    if (typeof d.module === 'string') versionLabel(d.module);
+    if (Array.isArray(d.modules))
+      for (const x of d.modules) if (typeof x === 'string') versionLabel(x);
+    reportKilled(out, d.killed);
     return r;
   }
 
+  function callOf(names: readonly string[]): string {
+    if (names.length === 0) return 'the change';
+    return `c([${names.map((n) => `'${n}'`).join(', ')}], …)`;
+  }
+
+  function reportKilled(r: object, killed: readonly Pid[] | undefined): void {
+    if (Array.isArray(killed) && killed.length > 0)
+      footnote(r, style.yellow(`killed ${killed.length}: ${killed.join(', ')}`));
+  }
+
+  /** Processes in the old versions of `names`: the purge of a change to them kills them (S4.1). */
+  function oldCodeUsers(names: readonly string[]): Pid[] {
+    const users: Pid[] = [];
+    for (const name of names) {
+      try {
+        if (!code.checkOldCode(name)) continue;
+        for (const p of processes()) if (checkProcessCode(p, name)) users.push(p);
+      } catch {
+        // not a module name: the change says so
+      }
+    }
+    return users;
+  }
+
+  /**
+   * Runs a change and reports it. Whom it killed: the runtime says so on the
+   * result (`killed`, non-enumerable); else they are the old versions' users
+   * that did not survive it.
+   */
+  async function change<T>(names: readonly string[], run: () => T | Promise<T>): Promise<T> {
+    const before = oldCodeUsers(names);
+    const r = await run();
+    if (typeof r === 'object' && r !== null && !Array.isArray(r) && !('killed' in r)) {
+      const dead = before.filter((p) => !isProcessAlive(p));
+      if (dead.length > 0) reportKilled(r, dead);
+    }
+    return reportChange(r, names);
+  }
+
+  async function c(m: ModuleArg | ModuleArg[], options?: Record<string, unknown>) {
+    return change(requested(m), () =>
+      slow(() => compileAndLoad(m as ModuleArg, options), typed(options)),
+    );
+  }
+
+  async function recompile(options?: Record<string, unknown>) {
+    const modules = changedSources(ctx.src);
+    if (modules.length === 0) {
+      print(style.dim('nothing to recompile: every loaded module is its source'));
+      return { modules: [] };
+    }
+    print(style.dim(`recompiling ${modules.join(', ')}`));
+    return change(modules, () => slow(() => compileAndLoad(modules, options), typed(options)));
+  }
+
+  async function lm() {
+    const modules = modifiedModules();
+    const before = oldCodeUsers(modules);
+    const r: unknown = await slow(() => loadModified(), ctx.typecheck);
+    if (Array.isArray(r)) {
+      for (const x of r) reportChange(x, []);
+      const dead = before.filter((p) => !isProcessAlive(p));
+      if (dead.length > 0) print(style.yellow(`killed ${dead.length}: ${dead.join(', ')}`));
+      return r;
+    }
+    return reportChange(r, modules);
+  }
+
   function l(m: ModuleArg) {
-    const r = reportLoad(load(m));
-    if ('module' in r) versionLabel(r.module);
-    return r;
+    const names = requested(m);
+    const before = oldCodeUsers(names);
+    const r = load(m);
+    if (!('killed' in r)) {
+      const dead = before.filter((p) => !isProcessAlive(p));
+      if (dead.length > 0) reportKilled(r, dead);
+    }
+    return reportChange(r, names);
   }
 
   function m(module?: ModuleArg): undefined {
@@ -254,8 +446,9 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
   }
 
   function help(): undefined {
-    const w = Math.max(...COMMANDS.map((x) => x.usage.length));
-    const lines = COMMANDS.map((x) => `  ${x.usage.padEnd(w)}  ${style.dim(x.help)}`);
+    const listed = COMMANDS.filter((x) => x.name !== 'h');
+    const w = Math.max(...listed.map((x) => x.usage.length));
+    const lines = listed.map((x) => `  ${x.usage.padEnd(w)}  ${style.dim(x.help)}`);
     print(
       [
         style.bold('Shell commands'),
@@ -263,28 +456,36 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
         '',
         style.bold('Modules') +
           ' — every module on the code path or in a source directory is a global:',
-        '  counter.inc() runs the current version (loading it if needed); counter.<Tab> lists its exports.',
+        '  counter.start() runs the current version (loading it if needed); counter.<Tab> lists its exports.',
         '  mod(name) reaches a module whose name is a Node global (process, http, …).',
         '',
         style.bold('The API') +
           ' of hotcode is in scope: spawn, send, receive, self, exit, link, monitor,',
         '  register, whereis, processInfo, code.*, compile.file, genServer, supervisor, sys, upgrade …',
-        '  A promise an expression returns is awaited; Ctrl+C interrupts the wait.',
+        "  A promise an expression returns is awaited; Ctrl+C interrupts the wait: greeter.greet('Ada').",
       ].join('\n'),
     );
     return undefined;
   }
 
+  function q(): undefined {
+    ctx.quit();
+    return undefined;
+  }
+
   return {
     c,
+    recompile,
     l,
     m,
     i,
     flush,
     mm: () => modifiedModules(),
-    lm: () => loadModified().then((rs) => rs.map(reportLoad)),
+    lm,
     regs,
     pid,
     help,
+    h: help,
+    q,
   };
 }

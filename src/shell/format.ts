@@ -57,9 +57,16 @@ export function displayPath(file: string, cwd = process.cwd()): string {
   return r !== '' && !r.startsWith(`..${sep}`) && r !== '..' && !r.startsWith(sep) ? r : f;
 }
 
-/** One diagnostic the way `tsc` prints it: `src/counter.ts:3:5 - error TS2322: message`. */
+/**
+ * One diagnostic the way `tsc` prints it: `src/counter.ts:3:5 - error TS2322: message`;
+ * a diagnostic of a transition (S6.2) names the old version it concerns and
+ * its users: `src/room.ts:30:17 (version 1, used by <0.85.0>) - error TS2554: …`.
+ */
 export function formatDiagnostic(d: Diagnostic, style: Style = plain): string {
-  const where = `${displayPath(d.file)}:${d.line}:${d.column}`;
+  const transition = (d as Diagnostic & { transition?: unknown }).transition;
+  const where =
+    `${displayPath(d.file)}:${d.line}:${d.column}` +
+    (typeof transition === 'string' && transition !== '' ? ` (${transition})` : '');
   const cat =
     d.category === 'error'
       ? style.red('error')
@@ -221,7 +228,8 @@ export function table(
           ? fitLast(c, widths[i]!)
           : fit(c, widths[i]!, columns[i]!.align),
       )
-      .join(' '.repeat(gap));
+      .join(' '.repeat(gap))
+      .trimEnd();
   const header = style.bold(line(columns.map((c) => c.title)));
   return [header, ...rows.map((r) => line(columns.map((_, i) => r[i] ?? '')))].join('\n');
 }
@@ -241,13 +249,20 @@ export function formatWatchReport(
     const killed = r.killed > 0 ? style.yellow(`killed ${r.killed}`) : `killed ${r.killed}`;
     return `${style.green(`${r.module}: ${r.version} loaded`)} (${killed}, ${r.ms} ms)`;
   }
+  if (r.type === 'restored')
+    return style.green(`${r.module}: back to the running version (${r.version}); nothing to load`);
   const who = r.modules.join(', ');
   if (r.type === 'compile_failed') {
     const errors = r.diagnostics.filter((d) => d.category === 'error').length;
     const head = style.red(
       `${who}: not loaded, ${errors} error${errors === 1 ? '' : 's'}; the running code is unchanged`,
     );
-    return `${head}\n${formatDiagnostics(r.diagnostics, style, '  ')}`;
+    let text = `${head}\n${formatDiagnostics(r.diagnostics, style, '  ')}`;
+    if (r.oldUsers?.length) {
+      const users = r.oldUsers.map((u) => `${u.pids.join(', ')} in ${u.module}`).join('; ');
+      text += `\n  ${style.yellow(`hint: processes still run old code this change would break (${users}); --old-code kill (c(…, { oldCode: 'kill' }) in the shell) loads it anyway and kills them`)}`;
+    }
+    return text;
   }
   const why = r.reason !== undefined ? ` (${formatReason(r.reason)})` : '';
   return style.red(`${who}: not loaded: ${r.error}${why}; the running code is unchanged`);

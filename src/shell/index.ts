@@ -1,29 +1,35 @@
 /**
- * The interactive shell (SPEC S7), on node:repl.
+ * The interactive shell (S7) in a local terminal: node:repl as the line
+ * editor (history, Tab, multi-line input) in front of a shell session
+ * (`session.ts`), which evaluates each line as the shell's process and
+ * completes names. A remote front end (S9.4) drives the same session.
  *
- * - The shell is a process of the node (S7.1): each line is evaluated in the
- *   async context of the shell's process, so `self()`, `receive()` and
- *   `spawnLink` work at the prompt. If an expression kills it, a new shell
- *   process takes over, as in Erlang.
- * - Every module name on the code path or in a source directory is a global
- *   of the REPL context whose value is the module's handle, defined lazily as
- *   a getter and refreshed before each line and each Tab, so a module written
- *   a moment ago is there; names that Node already has (`process`, `http`…)
- *   keep their meaning, and `mod(name)` reaches such a module.
- * - Nothing is loaded by looking: previews and completion probes never
- *   autoload; only `counter.` + Tab does (it lists the exports).
- * - A promise an expression returns is awaited (as if written with `await`),
- *   so `c(counter)` prints its result; Ctrl+C interrupts the wait.
+ * - Lines are sent to the session one at a time, in order; what it prints
+ *   while a line runs is written as it comes, and what happens while the
+ *   prompt waits (crash reports, watch reports, the shell process replaced)
+ *   is printed above the prompt, keeping the line being typed.
+ * - Ctrl+C during a line stops its wait (and, for the line's synchronous
+ *   part, even an endless loop: the terminal raises SIGINT then); keys typed
+ *   during a line are held until it ends (repl-adapter.ts).
+ * - Input that stops in the middle (an open call, a block) continues on the
+ *   next line, as in node:repl.
+ * - Only Tab completes: there are no previews, so nothing is loaded by
+ *   looking (`counter.` + Tab loads `counter` to list its exports).
  */
+
 import { readFileSync } from 'node:fs';
 import repl from 'node:repl';
-import { inspect, types } from 'node:util';
+import { types } from 'node:util';
+import vm from 'node:vm';
+import { stop as restartEsbuildAtNextUse } from 'esbuild';
 import type { Pid } from '../index.js';
 import * as api from '../index.js';
-import { services } from '../node.js';
-import { COMMANDS, createCommands } from './commands.js';
 import { createStyle, formatError, formatReason, type Style, wantsColor } from './format.js';
-import { knownModules, loadedModules } from './modules.js';
+import { holdKeysWhileBusy } from './repl-adapter.js';
+import { createShellSession, type ShellSession } from './session.js';
+import { prepare } from './toplevel.js';
+
+export { createShellSession, type EvalResult, type ShellSession } from './session.js';
 
 export interface ShellOptions {
   /** Source directories (absolute), for module names and messages. */
@@ -36,8 +42,8 @@ export interface ShellOptions {
   color?: boolean;
   /** History file; `false` for none. */
   history?: string | false;
-  /** REPL previews of the expression being typed (default on in a terminal). */
-  preview?: boolean;
+  /** The node's type gate is on (default true). */
+  typecheck?: boolean;
   prompt?: string;
   /** Printed when the shell starts. */
   banner?: string;
@@ -45,68 +51,14 @@ export interface ShellOptions {
 
 export interface Shell {
   readonly repl: repl.REPLServer;
+  readonly session: ShellSession;
   readonly style: Style;
   /** Prints above the prompt (for watch reports, crash reports): the line being typed is kept. */
   print(text: string): void;
   /** The shell's current process. */
   pid(): Pid;
-  /** Resolves when the user leaves the shell (Ctrl+D, `.exit`). */
+  /** Resolves when the user leaves the shell (Ctrl+D, `.exit`, `q()`). */
   readonly closed: Promise<void>;
-}
-
-/** The API names that are globals of the shell (the node is already started: no start/stop). */
-const API_NAMES = [
-  'run',
-  'spawn',
-  'spawnLink',
-  'spawnMonitor',
-  'self',
-  'send',
-  'receive',
-  'sendAfter',
-  'cancelTimer',
-  'link',
-  'unlink',
-  'monitor',
-  'demonitor',
-  'exit',
-  'trapExit',
-  'signal',
-  'register',
-  'unregister',
-  'whereis',
-  'registered',
-  'processInfo',
-  'processes',
-  'isProcessAlive',
-  'checkProcessCode',
-  'mod',
-  'compile',
-  'code',
-  'genServer',
-  'sys',
-  'supervisor',
-  'upgrade',
-  'Pid',
-] as const;
-
-/** The parts of REPLServer that the shell wraps (stable across Node 22–24, not in its typings). */
-type ReplInternals = Omit<repl.REPLServer, 'eval' | 'completer'> & {
-  eval: (
-    code: string,
-    ctx: object,
-    file: string,
-    cb: (err: Error | null, result?: unknown) => void,
-  ) => void;
-  completer: (line: string, cb: (err: Error | null, result?: [string[], string]) => void) => void;
-  _ttyWrite: (d: unknown, key: { name?: string } | undefined) => void;
-  _domain: NodeJS.EventEmitter;
-  prompt(preserveCursor?: boolean): void;
-};
-
-/** `exit(reason)` unwinds the calling process's code with this marker. */
-function isExitUnwind(e: unknown): boolean {
-  return services.isExitUnwind(e);
 }
 
 export function version(): string {
@@ -121,37 +73,44 @@ export function version(): string {
   }
 }
 
+/** Does this input stop in the middle (an open call, block or template)? Then it goes on at the next line. */
+export function needsMoreInput(code: string): boolean {
+  return (
+    prepare(code, (c) => {
+      new vm.Script(c);
+    }).type === 'incomplete'
+  );
+}
+
+interface RawInput {
+  isRaw?: boolean;
+  setRawMode?(mode: boolean): void;
+}
+
 export function startShell(options: ShellOptions): Shell {
   const input = options.input ?? process.stdin;
   const output = options.output ?? process.stdout;
   const terminal = options.terminal ?? (output as NodeJS.WriteStream).isTTY === true;
   const style = createStyle(options.color ?? wantsColor(output));
-  const columns = () => Math.max(40, Math.min((output as NodeJS.WriteStream).columns || 80, 200));
+  const columns = () => (output as NodeJS.WriteStream).columns || 80;
 
-  // ---- the shell process -----------------------------------------------------------------
-  let proc: Pid;
-  let closing = false;
-  /** User lines being evaluated (more than one only with piped input). */
+  /** Lines sent to the session and not answered yet (more than one only with piped input). */
   let busy = 0;
+  /** `q()` was called: the shell is leaving. */
+  let quitting = false;
+  /** Piped input that stops in the middle: it goes on with the next line. */
+  let unfinished = '';
+  let closing = false;
   let drained: (() => void) | undefined;
-  let lastDeath: { pid: Pid; reason: unknown } | undefined;
 
-  function spawnShellProcess(): void {
-    const pid = services.spawnShell((reason) => {
-      if (closing) return;
-      lastDeath = { pid, reason };
-      spawnShellProcess();
-      notify(
-        style.yellow(
-          `** shell process ${pid} exited: ${formatReason(reason)}; new shell process ${proc}`,
-        ),
-      );
-    });
-    proc = pid;
-  }
-  spawnShellProcess();
+  const session = createShellSession({
+    src: options.src,
+    output: (text) => notify(text),
+    color: style.color,
+    columns,
+    typecheck: options.typecheck ?? true,
+  });
 
-  // ---- the REPL --------------------------------------------------------------------------
   if (options.banner) output.write(`${options.banner}\n`);
   const server = repl.start({
     prompt: options.prompt ?? 'hotcode> ',
@@ -159,25 +118,22 @@ export function startShell(options: ShellOptions): Shell {
     output,
     terminal,
     useColors: style.color,
-    preview: options.preview ?? terminal,
+    preview: false,
     ignoreUndefined: true,
-    breakEvalOnSigint: true,
+    eval: evalLine,
+    completer: (line: string, cb: (err: Error | null, result?: [string[], string]) => void) => {
+      session.complete(line, { load: true }).then(
+        (r) => cb(null, r),
+        (e: Error) => cb(e),
+      );
+    },
+    // (a readline option that node:repl passes on)
     historySize: 1000,
-    writer: (v: unknown) => write(v),
   } as repl.ReplOptions);
-  const r = server as unknown as ReplInternals;
-
-  function write(v: unknown): string {
-    if (isExitUnwind(v)) return `exit: ${formatReason(lastDeath?.reason)}`;
-    if (v instanceof Error || types.isNativeError(v))
-      return formatError(v, { ...style, red: (s: string) => s });
-    return inspect(v, {
-      colors: style.color,
-      depth: 4,
-      breakLength: Math.min(columns(), 100),
-      showProxy: false,
-    });
-  }
+  const keys = holdKeysWhileBusy(server, {
+    busy: () => busy > 0,
+    interrupt: () => session.interrupt(),
+  });
 
   function print(text: string): void {
     output.write(`${text}\n`);
@@ -191,217 +147,87 @@ export function startShell(options: ShellOptions): Shell {
     }
     output.write('\r\x1b[K');
     print(text);
-    r.prompt(true);
+    server.prompt(true);
   }
 
-  // ---- globals ---------------------------------------------------------------------------
-  const commands = createCommands({
-    print,
-    style,
-    columns,
-    shellPid: () => proc,
-  });
-  const bindings: Record<string, unknown> = {};
-  for (const n of API_NAMES) bindings[n] = (api as Record<string, unknown>)[n];
-  Object.assign(bindings, commands);
-  const moduleGlobals = new Set<string>();
-
-  function installBindings(ctx: Record<string, unknown>): void {
-    for (const [k, v] of Object.entries(bindings))
-      Object.defineProperty(ctx, k, {
-        value: v,
-        writable: true,
-        configurable: true,
-        enumerable: false,
-      });
-    moduleGlobals.clear();
-    refreshModules();
-  }
-
-  /** Defines a getter for each module name that is new and free (not a Node or REPL global). */
-  function refreshModules(): void {
-    const ctx = r.context as Record<string, unknown>;
-    for (const name of knownModules(options.src)) {
-      if (moduleGlobals.has(name) || name in ctx || name in globalThis) continue;
-      moduleGlobals.add(name);
-      Object.defineProperty(ctx, name, {
-        get: () => api.mod(name),
-        set: (value: unknown) =>
-          Object.defineProperty(ctx, name, {
-            value,
-            writable: true,
-            configurable: true,
-            enumerable: true,
-          }),
-        configurable: true,
-        enumerable: false,
-      });
-    }
-  }
-
-  /** Is `name` (still) one of our module getters in the context? */
-  function isModuleGlobal(name: string): boolean {
-    if (!moduleGlobals.has(name)) return false;
-    const d = Object.getOwnPropertyDescriptor(r.context, name);
-    return d?.get !== undefined && d.set !== undefined;
-  }
-
-  installBindings(r.context as Record<string, unknown>);
-  r.on('reset', (ctx: Record<string, unknown>) => installBindings(ctx));
-
-  // ---- evaluation in the shell process ---------------------------------------------------
-  const original = r.eval;
-  let userLine = false;
-  let awaited = 0;
-  r.prependListener('line', () => {
-    userLine = true;
-    refreshModules();
-  });
-  r.eval = (code, ctx, file, cb) => {
-    const fromUser = userLine;
-    userLine = false;
-    if (!fromUser) {
-      services.runAs(proc, () => original.call(r, code, ctx, file, cb));
-      return;
-    }
-    // One line at a time, in order, as Erlang's shell: with piped input the next
-    // line arrives while this one is still awaited (`c(m)` then `m.f()`).
-    if (busy > 0) {
-      waiting.push(() => evaluate(code, ctx, file, cb));
-      return;
-    }
-    evaluate(code, ctx, file, cb);
-  };
-  const waiting: (() => void)[] = [];
-  function evaluate(
+  function evalLine(
     code: string,
-    ctx: object,
-    file: string,
+    _context: object,
+    _file: string,
     cb: (err: Error | null, result?: unknown) => void,
   ): void {
-    busy++;
-    const done = (err: Error | null, result?: unknown) => {
-      settled();
-      cb(err, result);
-    };
-    services.runAs(proc, () =>
-      original.call(r, code, ctx, file, (err, result) => {
-        if (err !== null || !types.isPromise(result)) {
-          done(err, result);
-          return;
-        }
-        // A promise value is awaited, with the REPL's own top-level await (input paused, Ctrl+C).
-        // Each in its own slot: with piped input, the next line may be evaluated meanwhile.
-        const slot = `__hotcodeResult${++awaited}`;
-        Object.defineProperty(ctx, slot, { value: result, configurable: true, writable: true });
-        services.runAs(proc, () =>
-          original.call(r, `await ${slot}\n`, ctx, file, (e2, r2) => {
-            delete (ctx as Record<string, unknown>)[slot];
-            done(e2, r2);
-          }),
-        );
-      }),
-    );
-  }
-  function settled(): void {
-    busy = Math.max(0, busy - 1);
-    if (busy > 0) return;
-    // The next line starts after the REPL has printed this line's result; it stays
-    // in `waiting` until then, so that input ending meanwhile does not end the shell.
-    if (waiting.length > 0) setImmediate(() => waiting.shift()?.());
-    else drained?.();
-  }
-  // Errors of an evaluation reach the REPL's domain, not our callback.
-  r._domain.prependListener('error', (e: unknown) => {
-    settled();
-    for (const k of Object.getOwnPropertyNames(r.context))
-      if (k.startsWith('__hotcodeResult')) delete (r.context as Record<string, unknown>)[k];
-    if ((e as { code?: unknown })?.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED') {
-      // The interrupted expression may have left a receive pending: it must not take the next message.
-      services.cancelReceives(proc);
-    }
-  });
-
-  // ---- completion ------------------------------------------------------------------------
-  const defaultCompleter = r.completer;
-  let tabPressed = false;
-  const ttyWrite = r._ttyWrite;
-  r._ttyWrite = (d, key) => {
-    tabPressed = key?.name === 'tab';
-    try {
-      ttyWrite.call(r, d, key);
-    } finally {
-      tabPressed = false;
-    }
-  };
-  const commandNames = COMMANDS.map((x) => x.name);
-
-  r.completer = (line, cb) => {
-    const tab = tabPressed;
-    refreshModules();
-    // `counter.` / `counter.in`: the module's exports (Tab loads the module first).
-    const member = /(?:^|[^\w$.])([A-Za-z_$][\w$]*)\.([\w$]*)$/.exec(line);
-    // (genServer, sys and supervisor are API globals and loaded modules at once)
-    if (member && (isModuleGlobal(member[1]!) || api.code.isLoaded(member[1]!) !== false)) {
-      const [, name, partial] = member as unknown as [string, string, string];
-      let keys: string[] = [];
-      try {
-        if (tab) services.runAs(proc, () => api.code.ensureLoaded(name));
-        if (api.code.isLoaded(name)) keys = Object.keys(api.mod(name));
-      } catch {
-        keys = [];
-      }
-      const hits = keys
-        .filter((k) => k.startsWith(partial))
-        .sort()
-        .map((k) => `${name}.${k}`);
-      cb(null, [hits, `${name}.${partial}`]);
-      return;
-    }
-    // An empty or partial word: modules and commands first.
-    const word = /(?:^|[^\w$.])([A-Za-z_$][\w$]*)?$/.exec(line);
-    if (word) {
-      const w = word[1] ?? '';
-      const mods = [...new Set([...loadedModules(), ...moduleGlobals])].filter(
-        (n) => isModuleGlobal(n) || api.code.isLoaded(n),
-      );
-      const groups = [mods, commandNames, [...API_NAMES]].map((g) =>
-        g.filter((n) => n.startsWith(w)).sort(),
-      );
-      const ours = (): string[] =>
-        groups
-          .filter((g) => g.length)
-          .flatMap((g, i, all) => (i < all.length - 1 ? [...g, ''] : g));
-      if (w === '') {
-        cb(null, [ours(), '']);
+    if (!terminal) {
+      // Piped lines come in a burst, before earlier ones have answered: node:repl's own
+      // buffer of an unfinished input would be cleared by an earlier line's answer, so
+      // unfinished input is kept here.
+      code = unfinished + code;
+      unfinished = '';
+      if (needsMoreInput(code)) {
+        unfinished = code;
+        cb(null);
         return;
       }
-      defaultCompleter.call(r, line, (err, res) => {
-        const seen = new Set(groups.flat());
-        const all = err || !res ? [] : res[0].filter((x) => x !== '' && !seen.has(x));
-        // Node matches case-insensitively ('coun' → CountQueuingStrategy), which would stop
-        // 'coun' from completing to 'counter': keep exact-prefix matches when there are any.
-        const exact = all.filter((x) => x.startsWith(w));
-        const list = ours();
-        const rest = list.length || exact.length ? exact : all;
-        cb(null, [rest.length ? (list.length ? [...list, '', ...rest] : rest) : list, w]);
-      });
+    } else if (needsMoreInput(code)) {
+      cb(new repl.Recoverable(new SyntaxError('the input goes on at the next line')));
       return;
     }
-    defaultCompleter.call(r, line, cb);
-  };
+    busy++;
+    // Ctrl+C raises SIGINT while the line's synchronous part runs, which stops even an
+    // endless loop (the session runs it with breakOnSigint); then the keys are ours again.
+    const raw = input as RawInput;
+    const wasRaw = terminal && raw.isRaw === true && typeof raw.setRawMode === 'function';
+    if (wasRaw) raw.setRawMode!(false);
+    let answer: ReturnType<ShellSession['evaluate']>;
+    try {
+      answer = session.evaluate(code);
+    } finally {
+      if (wasRaw) raw.setRawMode!(true);
+    }
+    void answer.then((r) => {
+      busy--;
+      // A Ctrl+C during the line's synchronous part was a SIGINT to the whole process
+      // group, which ends esbuild's service process too: the next compile starts a new one.
+      if (r.type === 'interrupted' && wasRaw) void restartEsbuildAtNextUse();
+      if (quitting) {
+        // q(): the lines after it are not run (the session is closed) nor answered.
+      } else if (r.type === 'incomplete') {
+        cb(new repl.Recoverable(new SyntaxError('the input goes on at the next line')));
+      } else {
+        if (r.text !== '') print(r.text);
+        if (r.type === 'value' && r.quit) {
+          quitting = true;
+          session.close();
+          server.close();
+        } else cb(null);
+      }
+      if (busy === 0) {
+        keys.release();
+        if (closing) drained?.();
+      }
+    });
+  }
 
-  // ---- history, banner, exit -------------------------------------------------------------
+  // A SIGINT that reaches the process (not a key of the terminal): stop the line in progress;
+  // with piped input and nothing running, it ends the shell as the end of the input would.
+  const onSigint = () => {
+    if (session.interrupt()) return;
+    if (busy === 0 && !terminal) server.close();
+  };
+  const ownsSignals = options.input === undefined;
+  if (ownsSignals) process.on('SIGINT', onSigint);
+
+  // ---- history ---------------------------------------------------------------------------
   if (options.history) {
-    r.setupHistory(options.history, (err) => {
+    server.setupHistory(options.history, (err) => {
       if (err) print(style.dim(`(history is off: ${err.message})`));
     });
   }
 
   api.setLogger({
     error(_message, meta) {
-      // The shell's own death is told in one line by spawnShellProcess.
-      if (lastDeath?.pid === meta.pid || meta.pid === proc) return;
+      // The shell's own death is told in one line by the session, and a process that
+      // Ctrl+C ended before its first wait by the line that says `interrupted`.
+      if (session.isShellProcess(meta.pid) || meta.reason === 'interrupted') return;
       const who = meta.name !== undefined ? `${meta.pid} (${meta.name})` : String(meta.pid);
       const started = meta.initialCall !== undefined ? ` started as ${meta.initialCall}` : '';
       const reason = meta.reason instanceof Error || types.isNativeError(meta.reason);
@@ -415,19 +241,25 @@ export function startShell(options: ShellOptions): Shell {
   });
 
   const closed = new Promise<void>((resolve) => {
-    r.on('exit', () => {
+    server.on('exit', () => {
       closing = true;
+      if (ownsSignals) process.off('SIGINT', onSigint);
+      const done = () => {
+        session.close();
+        resolve();
+      };
       // Input ended (Ctrl+D, end of a pipe): let the lines still being evaluated finish.
-      if (busy === 0 && waiting.length === 0) resolve();
-      else drained = resolve;
+      if (busy === 0) done();
+      else drained = done;
     });
   });
 
   return {
     repl: server,
+    session,
     style,
     print: notify,
-    pid: () => proc,
+    pid: () => session.pid(),
     closed,
   };
 }

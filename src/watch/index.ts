@@ -11,7 +11,9 @@
  *
  * A module whose last save was refused stays *pending*: the next save of any
  * module is tried together with it, so that a signature change and the fix
- * of its callers, saved one after the other, load as one change.
+ * of its callers, saved one after the other, load as one change. A save that
+ * puts a pending module's source back to its running version loads nothing
+ * and says so (`restored`), so the last line on screen is not a stale refusal.
  */
 import { existsSync, type FSWatcher, watch as fsWatch, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,8 +40,16 @@ export type WatchReport =
       /** From the first file event of this change to the new code being current. */
       ms: number;
     }
-  | { type: 'compile_failed'; modules: string[]; diagnostics: Diagnostic[] }
-  | { type: 'load_failed'; modules: string[]; error: string; reason?: unknown };
+  | {
+      type: 'compile_failed';
+      modules: string[];
+      diagnostics: Diagnostic[];
+      /** Processes in old versions that the change would break (S6.2): `--old-code kill` loads anyway. */
+      oldUsers?: { module: string; pids: Pid[] }[];
+    }
+  | { type: 'load_failed'; modules: string[]; error: string; reason?: unknown }
+  /** A refused module's source is back to the version that runs: nothing to load. */
+  | { type: 'restored'; module: string; version: string };
 
 export interface WatchOptions {
   /** Absolute source directories. */
@@ -50,6 +60,11 @@ export interface WatchOptions {
   debounceMs?: number;
   /** Keep the event loop alive while watching (default false). */
   persistent?: boolean;
+  /**
+   * `'kill'`: load a change even when processes in old versions would break
+   * (S6.2 transitions), killing them, as `c(Ms, { oldCode: 'kill' })`.
+   */
+  oldCode?: 'kill';
   onReport(report: WatchReport): void;
 }
 
@@ -101,17 +116,23 @@ export function watch(opts: WatchOptions): Watcher {
 
   /** Has the file's text changed from the loaded version (the object file records the source's MD5)? */
   function changed(module: string): boolean {
+    return compare(module) === 'changed';
+  }
+
+  function compare(module: string): 'changed' | 'same' | 'unknown' {
     const file = sourceFile(module);
-    if (file === undefined) return false;
+    if (file === undefined) return 'unknown';
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch {
-      return false;
+      return 'unknown';
     }
     // An empty file is an editor half-way through a save (truncate, then write): wait for the write.
-    if (text.length === 0) return false;
-    return code.versions(module).current?.md5 !== md5(text);
+    if (text.length === 0) return 'unknown';
+    const loaded = code.versions(module).current?.md5;
+    if (loaded === undefined) return 'changed';
+    return loaded === md5(text) ? 'same' : 'changed';
   }
 
   function onEvent(dir: string, filename: string | Buffer | null): void {
@@ -136,6 +157,11 @@ export function watch(opts: WatchOptions): Watcher {
   }
 
   async function apply(batch: Map<string, number>): Promise<void> {
+    for (const m of batch.keys())
+      if (pending.has(m) && compare(m) === 'same') {
+        pending.delete(m);
+        opts.onReport({ type: 'restored', module: m, version: versionLabel(m) });
+      }
     const mods = [...batch.keys()].filter(changed);
     if (mods.length === 0) return;
     const started = Math.min(...mods.map((m) => batch.get(m)!));
@@ -163,10 +189,14 @@ export function watch(opts: WatchOptions): Watcher {
           processes().filter((p) => checkProcessCode(p, m)),
         );
     }
-    const options = opts.typecheck === undefined ? {} : { typecheck: opts.typecheck };
+    const options: { typecheck?: boolean; oldCode?: 'kill' } = {};
+    if (opts.typecheck !== undefined) options.typecheck = opts.typecheck;
+    if (opts.oldCode !== undefined) options.oldCode = opts.oldCode;
     let r: Record<string, unknown>;
     try {
-      r = (mods.length === 1 ? await c(mods[0]!, options) : await c(mods, options)) as Record<
+      // `oldCode` is passed through as is (the node's `c` knows it, S6.2).
+      const cOptions = options as Parameters<typeof c>[1];
+      r = (mods.length === 1 ? await c(mods[0]!, cOptions) : await c(mods, cOptions)) as Record<
         string,
         unknown
       >;
@@ -177,19 +207,27 @@ export function watch(opts: WatchOptions): Watcher {
     }
     if ('module' in r || 'modules' in r) {
       const ms = Math.round(performance.now() - started);
+      // The runtime says whom the change killed (`killed`, non-enumerable); else count them here.
+      const all = r.killed as Pid[] | undefined;
       for (const m of mods) {
-        const killed = (inOld.get(m) ?? []).filter((p) => !isProcessAlive(p)).length;
+        const killed =
+          Array.isArray(all) && mods.length === 1
+            ? all.length
+            : (inOld.get(m) ?? []).filter((p) => !isProcessAlive(p)).length;
         opts.onReport({ type: 'loaded', module: m, version: versionLabel(m), killed, ms });
       }
       return { ok: true };
     }
     if (!report) return { ok: false };
     if (r.error === 'compile') {
-      opts.onReport({
+      const report: WatchReport = {
         type: 'compile_failed',
         modules: mods,
         diagnostics: r.diagnostics as Diagnostic[],
-      });
+      };
+      const oldUsers = r.oldUsers as { module: string; pids: Pid[] }[] | undefined;
+      if (Array.isArray(oldUsers) && oldUsers.length > 0) report.oldUsers = oldUsers;
+      opts.onReport(report);
     } else if (Array.isArray(r.error)) {
       const first = r.error[0] as { error: string; reason?: unknown };
       opts.onReport({
