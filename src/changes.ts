@@ -11,10 +11,10 @@
  * This file sits above the compiler and the code server (it uses both);
  * the code server itself knows nothing of compiling.
  */
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { type ChangeContext, explain, STOPPED, type Stopped } from './code/server.js';
-import { checkChange } from './compiler/check.js';
+import { checkChange, type SystemVersion } from './compiler/check.js';
 import { compileModules, type GateVerdict } from './compiler/index.js';
 import { badarg } from './errors.js';
 import { currentNode, type NodeState, processes, server, typeGate } from './node.js';
@@ -44,6 +44,85 @@ interface TransitionOutcome {
   oldUsers: OldUsers[];
   /** With `oldCode: 'kill'`: the processes to kill when the change loads. */
   kill: Pid[];
+}
+
+// ---- the history of code changes (S10.2) ------------------------------------------------
+
+/** Where a change came from (the observer's history shows it). */
+export type ChangeOrigin = 'api' | 'shell' | 'watch' | 'deploy' | 'upgrade' | 'cluster';
+
+/** One code change as the history keeps it. */
+export interface ChangeRecord {
+  /** When it settled (ms since the epoch). */
+  at: number;
+  origin: ChangeOrigin;
+  kind: 'c' | 'lm' | 'upgrade' | 'deploy';
+  /** Each module and its version numbers before and after (absent: none). */
+  modules: { module: string; from?: number; to?: number }[];
+  result: 'ok' | 'refused' | 'failed' | 'stopped';
+  /** The error code when it did not load. */
+  error?: string;
+  /** Processes its purge (or `oldCode: 'kill'`) killed, printed. */
+  killed: string[];
+}
+
+const HISTORY_SIZE = 200;
+const history: ChangeRecord[] = [];
+let origin: ChangeOrigin = 'api';
+
+/** Runs `fn` with changes it starts attributed to `o` (the shell, watch mode, deploys). */
+export function withOrigin<T>(o: ChangeOrigin, fn: () => T): T {
+  const before = origin;
+  origin = o;
+  try {
+    return fn();
+  } finally {
+    origin = before;
+  }
+}
+
+/** The last code changes, oldest first. */
+export function changeHistory(): ChangeRecord[] {
+  return history.slice();
+}
+
+/** Starts recording a change: call the returned function with its result when it settles. */
+function recordStart(
+  kind: ChangeRecord['kind'],
+  modules: readonly string[],
+): (result: unknown) => void {
+  const from = modules.map((m) => ({ module: m, from: server.versionNumber(m) }));
+  const o = kind === 'upgrade' && origin === 'api' ? 'upgrade' : origin;
+  return (result) => {
+    const r = (result ?? {}) as { error?: unknown; ok?: unknown };
+    const killed = ((result as { killed?: unknown[] } | undefined)?.killed ?? []).map(String);
+    const error =
+      r.error === undefined ? undefined : Array.isArray(r.error) ? 'load' : String(r.error);
+    const entry: ChangeRecord = {
+      at: Date.now(),
+      origin: o,
+      kind,
+      modules: from.map((x) => {
+        const to = server.versionNumber(x.module);
+        const m: ChangeRecord['modules'][number] = { module: x.module };
+        if (x.from !== undefined) m.from = x.from;
+        if (to !== undefined) m.to = to;
+        return m;
+      }),
+      result:
+        error === undefined
+          ? 'ok'
+          : error === 'stopped'
+            ? 'stopped'
+            : error === 'compile' || error === 'conflict'
+              ? 'refused'
+              : 'failed',
+      killed,
+    };
+    if (error !== undefined) entry.error = error;
+    history.push(entry);
+    if (history.length > HISTORY_SIZE) history.splice(0, history.length - HISTORY_SIZE);
+  };
 }
 
 /** How many times a queued change re-runs its type check while synchronous changes keep moving modules. */
@@ -190,7 +269,8 @@ export function c(
     badarg("c: options.oldCode must be 'kill' or 'refuse'");
   const many = Array.isArray(module);
   const names = moduleList(module, 'c', n);
-  return server.enqueue(async (change) => {
+  const done = recordStart('c', names);
+  return recorded(done, async (change) => {
     const sticky = names.filter((m) => server.isStickyName(m));
     if (sticky.length) {
       if (!many) return { error: 'sticky_directory' as const };
@@ -216,7 +296,26 @@ function single(e: ModuleLoadError): CResult {
 export function lm(): Promise<LoadResult[] | Stopped> {
   currentNode('lm');
   server.assertNotLoading('lm');
-  return server.enqueue(async () => server.modifiedModules().map((m) => server.loadWithPurge(m)));
+  const o = origin;
+  return server.enqueue(async () => {
+    const names = server.modifiedModules();
+    const done = withOrigin(o, () => recordStart('lm', names));
+    const results = names.map((m) => server.loadWithPurge(m));
+    const failed = results.find((r) => 'error' in r);
+    const killed = results.flatMap((r) => (r as { killed?: Pid[] }).killed ?? []);
+    done(failed ? { error: (failed as { error: string }).error, killed } : { killed });
+    return results;
+  });
+}
+
+/** Enqueues a change and records its result in the history when it settles. */
+function recorded<T>(
+  done: (result: unknown) => void,
+  run: (change: ChangeContext) => Promise<T>,
+): Promise<T | Stopped> {
+  const p = server.enqueue(run);
+  p.then(done, (e: unknown) => done({ error: (e as { code?: unknown })?.code ?? 'exception' }));
+  return p;
 }
 
 /** An upgrade refused because old versions in use would break (S8.4 with S6.2). */
@@ -277,7 +376,18 @@ export function queuedUpgrade<R>(
 ): Promise<R | Stopped | TransitionRefusal> {
   const n = currentNode('upgrade');
   server.assertNotLoading('upgrade');
-  return server.enqueue(async (change) => {
+  const load = (opts as { load?: unknown } | null)?.load;
+  const names = Array.isArray(load)
+    ? load.flatMap((m) => {
+        try {
+          return [server.moduleArg(m, 'upgrade')];
+        } catch {
+          return [];
+        }
+      })
+    : [];
+  const done = recordStart('upgrade', names);
+  return recorded(done, async (change) => {
     const refusal = await checkUpgrade(n, opts);
     if (!change.live()) return STOPPED;
     if (refusal !== undefined) return refusal;
@@ -289,4 +399,99 @@ export function queuedUpgrade<R>(
       throw e;
     }
   });
+}
+
+// ---- deploys from another machine (S9.4, S11.2) -------------------------------------------
+
+/**
+ * The running system as a deploying machine needs it to type-check a change
+ * for this node (S9.4): every loaded version of the user modules with its
+ * recorded source, md5 and users (pids in their printed form).
+ */
+export function describeSystem(): SystemVersion<string>[] {
+  currentNode('describeSystem');
+  return server.loadedVersions().map((v) => ({
+    module: v.module,
+    version: v.version,
+    number: v.number,
+    md5: v.md5,
+    source: v.source,
+    users: v.users.map(String),
+  }));
+}
+
+/** A change compiled and checked elsewhere, to load here (S9.4). */
+export interface DeployRequest {
+  /** The object files, as the compiler wrote them. */
+  objects: { module: string; text: string }[];
+  /**
+   * The md5 of each module's current version the change was checked
+   * against (`null`: it had none). If any moved meanwhile the deploy is
+   * refused with `conflict` and nothing changes.
+   */
+  expect: Record<string, string | null>;
+  /** Processes (printed pids) to kill as it loads: users of broken old versions, `oldCode: 'kill'`. */
+  kill?: string[];
+  /** Only check that it would load (`--check`): prepare, and load nothing. */
+  check?: boolean;
+}
+
+export type DeployResult =
+  | { modules: string[]; killed: Pid[] }
+  | { error: 'conflict'; modules: string[] }
+  | { error: 'write'; reason: unknown }
+  | { error: ModuleLoadError[] }
+  | Stopped;
+
+/**
+ * Loads a deploy as one change through the queue, as `c([…])` would (S6.3,
+ * S6.7): the object files are written to the node's `out` (so a restart
+ * loads them too), then installed at once with purge.
+ */
+export function applyDeploy(req: DeployRequest): Promise<DeployResult> {
+  const n = currentNode('deploy');
+  if (req === null || typeof req !== 'object' || !Array.isArray(req.objects))
+    badarg('deploy: expected { objects, expect }');
+  const names = req.objects.map((o) => server.moduleArg(o?.module, 'deploy'));
+  const done = req.check
+    ? () => {}
+    : withOrigin(origin === 'api' ? 'deploy' : origin, () => recordStart('deploy', names));
+  return recorded(done, async (change): Promise<DeployResult> => {
+    const moved = Object.entries(req.expect ?? {})
+      .filter(([m, md5]) => (server.versions(m).current?.md5 ?? null) !== md5)
+      .map(([m]) => m);
+    if (moved.length) return { error: 'conflict', modules: moved };
+    const items = req.objects.map((o, i) => ({
+      module: names[i]!,
+      file: join(n.options.out, `${names[i]}.js`),
+      text: String(o.text),
+    }));
+    const prepared = server.prepareBinaries(items);
+    if ('error' in prepared) return prepared;
+    if (req.check) return { modules: names, killed: [] };
+    const written = writeAll(items);
+    if (written !== undefined) return { error: 'write', reason: written };
+    if (!change.live()) return STOPPED;
+    const kill = new Set(req.kill ?? []);
+    const victims = kill.size ? processes.processes().filter((p) => kill.has(String(p))) : [];
+    const r = server.finishWithPurge(prepared.prepared, victims);
+    return 'error' in r ? r : { modules: r.modules, killed: r.killed };
+  });
+}
+
+/** Writes object files all or none (temporary files, then renames); the failure, if any. */
+function writeAll(items: { file: string; text: string }[]): unknown {
+  const tmps: { tmp: string; file: string }[] = [];
+  try {
+    for (const it of items) {
+      const tmp = `${it.file}.${process.pid}.tmp`;
+      writeFileSync(tmp, it.text);
+      tmps.push({ tmp, file: it.file });
+    }
+    for (const t of tmps) renameSync(t.tmp, t.file);
+    return undefined;
+  } catch (e) {
+    for (const t of tmps) rmSync(t.tmp, { force: true });
+    return e;
+  }
 }

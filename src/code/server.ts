@@ -640,6 +640,11 @@ export class CodeServer {
     return out;
   }
 
+  /** Which version of its module the current one is (Version.number), or undefined. */
+  versionNumber(name: string): number | undefined {
+    return this.#records.get(name)?.current?.number;
+  }
+
   isLoaded(name: string): { file: string } | false {
     const cur = this.#records.get(name)?.current;
     return cur ? { file: cur.file } : false;

@@ -7,8 +7,10 @@
  * result (`killed 1: <0.85.0>`, "did you mean counter?") is attached to the
  * result as a footnote, which the session prints under the value.
  */
+
 import { basename } from 'node:path';
 import { inspect, types } from 'node:util';
+import { withOrigin } from '../changes.js';
 import {
   checkProcessCode,
   code,
@@ -255,7 +257,10 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
 
   async function c(m: ModuleArg | ModuleArg[], options?: Record<string, unknown>) {
     return change(requested(m), () =>
-      slow(() => compileAndLoad(m as ModuleArg, options), typed(options)),
+      slow(
+        () => withOrigin('shell', () => compileAndLoad(m as ModuleArg, options)),
+        typed(options),
+      ),
     );
   }
 
@@ -266,13 +271,15 @@ export function createCommands(ctx: CommandContext): Record<string, unknown> {
       return { modules: [] };
     }
     print(style.dim(`recompiling ${modules.join(', ')}`));
-    return change(modules, () => slow(() => compileAndLoad(modules, options), typed(options)));
+    return change(modules, () =>
+      slow(() => withOrigin('shell', () => compileAndLoad(modules, options)), typed(options)),
+    );
   }
 
   async function lm() {
     const modules = modifiedModules();
     const before = oldCodeUsers(modules);
-    const r: unknown = await slow(() => loadModified(), ctx.typecheck);
+    const r: unknown = await slow(() => withOrigin('shell', () => loadModified()), ctx.typecheck);
     if (Array.isArray(r)) {
       for (const x of r) reportChange(x, []);
       const dead = before.filter((p) => !isProcessAlive(p));

@@ -15,8 +15,10 @@
  * puts a pending module's source back to its running version loads nothing
  * and says so (`restored`), so the last line on screen is not a stale refusal.
  */
+
 import { existsSync, type FSWatcher, watch as fsWatch, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { withOrigin } from '../changes.js';
 import {
   c,
   checkProcessCode,
@@ -196,10 +198,9 @@ export function watch(opts: WatchOptions): Watcher {
     try {
       // `oldCode` is passed through as is (the node's `c` knows it, S6.2).
       const cOptions = options as Parameters<typeof c>[1];
-      r = (mods.length === 1 ? await c(mods[0]!, cOptions) : await c(mods, cOptions)) as Record<
-        string,
-        unknown
-      >;
+      r = (await withOrigin('watch', () =>
+        mods.length === 1 ? c(mods[0]!, cOptions) : c(mods, cOptions),
+      )) as Record<string, unknown>;
     } catch (e) {
       if (report)
         opts.onReport({ type: 'load_failed', modules: mods, error: 'exception', reason: e });
