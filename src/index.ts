@@ -13,12 +13,14 @@
  */
 import type { GenServerApi, SupervisorApi, SysApi, UpgradeFn } from './behaviours.js';
 import * as changes from './changes.js';
+import { joinCluster, leaveCluster } from './cluster/member.js';
 import { createCodeApi } from './code/api.js';
 import { externalRefName } from './code/handles.js';
 import { badarg } from './errors.js';
 import * as publicApi from './index.js';
 import {
   currentNode,
+  isStarted,
   processes as processApi,
   server,
   startNode,
@@ -41,6 +43,7 @@ import type {
 
 export type {
   AtomicLoadResult,
+  ClusterOptions,
   CManyResult,
   CompileManyResult,
   CompileOk,
@@ -101,6 +104,21 @@ export type {
   UpgradeOptions,
   UpgradeResult,
 } from './behaviours.js';
+export type {
+  ChangeSpec,
+  ClusterClient,
+  ClusterDeployError,
+  ClusterDeployOk,
+  ClusterDeployOptions,
+  ClusterDeployResult,
+  ClusterNodeInfo,
+  ClusterNodeOutcome,
+  ClusterPhaseEvent,
+  ClusterRelease,
+  ClusterRollbackOptions,
+} from './cluster/client.js';
+/** Deploys to a group of nodes on NATS JetStream (S11.2): `deploy`, `rollback`, `nodes`, `close`. */
+export { connectCluster } from './cluster/client.js';
 export { Pid, type Ref };
 export { BadArgError, HotcodeError, UndefError } from './errors.js';
 export type { ProcessApi } from './process/api.js';
@@ -136,7 +154,15 @@ export const {
  * `already_started`.
  */
 export async function start(options?: StartOptions): Promise<void> {
+  const wasStarted = isStarted();
   startNode(options, publicApi);
+  // A node of a group loads the group's current release before start resolves (S11.1).
+  try {
+    await joinCluster(options?.cluster, options?.name, wasStarted);
+  } catch (e) {
+    if (!wasStarted) await stopNode();
+    throw e;
+  }
 }
 
 /**
@@ -145,6 +171,7 @@ export async function start(options?: StartOptions): Promise<void> {
  * `{ error: 'stopped' }` and loads nothing (S0.1).
  */
 export async function stop(): Promise<void> {
+  await leaveCluster();
   await stopNode();
 }
 
