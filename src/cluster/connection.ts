@@ -87,6 +87,8 @@ export async function openCluster(
   options: ClusterOptions,
   what: string,
   clientName: string,
+  /** How long one request to JetStream may take before it fails (and may be retried). */
+  requestTimeoutMs = 5000,
 ): Promise<ClusterConnection> {
   const o = checkClusterOptions(options, what);
   const url = shownUrl(o.servers);
@@ -109,8 +111,8 @@ export async function openCluster(
     throw natsError(e, url, what);
   }
   try {
-    const js = jetstream(nc, { timeout: 5000 });
-    const kv = await new Kvm(js).create(KV_BUCKET, { history: 1, timeout: 5000 });
+    const js = jetstream(nc, { timeout: requestTimeoutMs });
+    const kv = await new Kvm(js).create(KV_BUCKET, { history: 1, timeout: requestTimeoutMs });
     const os = await new Objm(js).create(OBJECT_STORE, { description: 'hotcode object files' });
     return {
       nc,

@@ -95,7 +95,8 @@ class Member {
   failed: { release: number; error: string; reason?: string } | undefined;
   closed = false;
   #timer: NodeJS.Timeout | undefined;
-  #beating = false;
+  /** When the beat in flight began (a write can hang while NATS restarts: the next beat does not wait for it). */
+  #beatStarted = 0;
   #watcher: { stop(): void } | undefined;
   readonly #seen = new Set<number>();
   /** Decisions awaited by prepared attempts (attempt → resolver). */
@@ -173,17 +174,37 @@ class Member {
   }
 
   async #beat(): Promise<void> {
-    if (this.closed || this.#beating) return;
-    this.#beating = true;
+    if (this.closed || Date.now() - this.#beatStarted < HEARTBEAT_MS / 2) return;
+    const started = Date.now();
+    this.#beatStarted = started;
     try {
       await this.conn.kv.put(keys.node(this.group, this.name), encode(this.presence()));
-      // A watch can miss while NATS restarts: read `current` on every beat too (S11.3).
-      const cur = decode<CurrentRecord>((await this.conn.kv.get(keys.current(this.group)))?.value);
-      if (cur) this.#converge(cur);
+      // A watch can miss entries while NATS restarts: read the control keys on every beat too (S11.3).
+      const [cur, slot] = await Promise.all([
+        this.conn.kv.get(keys.current(this.group)),
+        this.conn.kv.get(keys.slot(this.group)),
+      ]);
+      const c = cur?.operation === 'PUT' ? decode<CurrentRecord>(cur.value) : undefined;
+      const s = slot?.operation === 'PUT' ? decode<SlotRecord>(slot.value) : undefined;
+      if (s) this.#onSlot(s);
+      if (c) this.#onCurrent(c);
     } catch {
       // NATS is away: the next beat tries again.
     } finally {
-      this.#beating = false;
+      if (this.#beatStarted === started) this.#beatStarted = 0;
+    }
+  }
+
+  /** Writes a key, again and again while NATS is away, until `until` (a vote, an ack). */
+  async #put(key: string, value: unknown, until: number): Promise<void> {
+    for (;;) {
+      try {
+        await this.conn.kv.put(key, encode(value));
+        return;
+      } catch (e) {
+        if (this.closed || Date.now() > until) throw e;
+        await sleep(200);
+      }
     }
   }
 
@@ -250,7 +271,10 @@ class Member {
   async #catchUp(change: ChangeContext, atStart: boolean): Promise<Refusal | undefined> {
     this.#catchUpQueued = false;
     if (this.closed) return undefined;
-    const entry = await this.conn.kv.get(keys.current(this.group));
+    const entry = await this.#retry(
+      () => this.conn.kv.get(keys.current(this.group)),
+      Date.now() + 10_000,
+    );
     const cur = entry?.operation === 'PUT' ? decode<CurrentRecord>(entry.value) : undefined;
     if (cur === undefined || cur.release === this.running.release) return undefined;
     if (!atStart && this.failed?.release === cur.release) return undefined;
@@ -266,7 +290,7 @@ class Member {
     const specs = atStart
       ? []
       : specsBetween(from, to).filter((s) => processes.whereis(s.server) !== undefined);
-    const p = await this.#prepare(to, `c${cur.attempt}`, specs);
+    const p = await this.#prepare(to, `c${cur.attempt}`, specs, Date.now() + 10_000);
     if (!change.live()) {
       if (!('error' in p)) dropStaged(p);
       return { error: 'stopped', reason: 'the node stopped' };
@@ -319,7 +343,7 @@ class Member {
         at: Date.now(),
         preparedMs: Math.round((performance.now() - started) * 100) / 100,
       };
-      await this.conn.kv.put(keys.vote(this.group, slot.attempt, this.name), encode(record));
+      await this.#put(keys.vote(this.group, slot.attempt, this.name), record, slot.deadline);
       clusterEvents.emit('voted', { name: this.name, attempt: slot.attempt, ...record });
     };
     try {
@@ -339,7 +363,7 @@ class Member {
         });
         return;
       }
-      const to = await this.#release(slot.to);
+      const to = await this.#release(slot.to, slot.deadline);
       if (to === undefined) {
         await vote({
           vote: 'no',
@@ -348,7 +372,7 @@ class Member {
         });
         return;
       }
-      const p = await this.#prepare(to, String(slot.attempt), slot.change);
+      const p = await this.#prepare(to, String(slot.attempt), slot.change, slot.deadline);
       if (!change.live()) {
         if (!('error' in p)) dropStaged(p);
         return;
@@ -418,23 +442,35 @@ class Member {
   }
 
   async #ack(attempt: number, a: AckRecord): Promise<void> {
-    await this.conn.kv.put(keys.ack(this.group, attempt, this.name), encode(a));
+    await this.#put(keys.ack(this.group, attempt, this.name), a, Date.now() + 30_000);
     clusterEvents.emit('switched', { name: this.name, attempt, ...a });
   }
 
   // ---- fetching, preparing, finishing ----------------------------------------------------
 
-  async #release(id: number): Promise<ReleaseRecord | undefined> {
+  /** Runs a read again and again while NATS is away (a restart), until `until`. */
+  async #retry<T>(fn: () => Promise<T>, until: number): Promise<T> {
+    for (;;) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (this.closed || Date.now() > until) throw e;
+        await sleep(200);
+      }
+    }
+  }
+
+  async #release(id: number, until = Date.now() + 10_000): Promise<ReleaseRecord | undefined> {
     const known = this.#releases.get(id);
     if (known) return known;
-    const e = await this.conn.kv.get(keys.release(this.group, id));
+    const e = await this.#retry(() => this.conn.kv.get(keys.release(this.group, id)), until);
     const r = e?.operation === 'PUT' ? decode<ReleaseRecord>(e.value) : undefined;
     if (r) this.#releases.set(id, r);
     return r;
   }
 
   /** The bytes of one object file, verified by its hash (from `out` when it already holds them). */
-  async #object(module: string, m: ReleaseModule): Promise<string | Refusal> {
+  async #object(module: string, m: ReleaseModule, until: number): Promise<string | Refusal> {
     const file = join(this.out, `${module}.js`);
     if (existsSync(file)) {
       try {
@@ -444,15 +480,25 @@ class Member {
         // fetch it
       }
     }
-    let bytes: Uint8Array | null;
+    let bytes: Uint8Array | Error | null;
     try {
-      bytes = await this.conn.os.getBlob(m.hash);
+      bytes = await this.#retry(async (): Promise<Uint8Array | Error | null> => {
+        try {
+          return await this.conn.os.getBlob(m.hash);
+        } catch (e) {
+          // The store's own digest check: damaged chunks are not worth another try.
+          if (/digest/i.test(describe(e))) return e as Error;
+          throw e;
+        }
+      }, until);
     } catch (e) {
+      return { error: 'fetch', reason: `could not fetch ${module}: ${describe(e)}` };
+    }
+    if (bytes instanceof Error)
       return {
         error: 'hash',
-        reason: `the store's copy of ${module} (${m.hash.slice(0, 12)}) is damaged: ${describe(e)}`,
+        reason: `the store's copy of ${module} (${m.hash.slice(0, 12)}…) is damaged: ${describe(bytes)}`,
       };
-    }
     if (bytes === null)
       return {
         error: 'fetch',
@@ -468,7 +514,12 @@ class Member {
   }
 
   /** Phase one on this node: fetch, verify, prepare, stage. Loads nothing. */
-  async #prepare(to: ReleaseRecord, tag: string, specs: ChangeSpec[]): Promise<Prepared | Refusal> {
+  async #prepare(
+    to: ReleaseRecord,
+    tag: string,
+    specs: ChangeSpec[],
+    until: number,
+  ): Promise<Prepared | Refusal> {
     currentNode('cluster');
     const changing = Object.entries(to.modules).filter(
       ([m, r]) =>
@@ -487,7 +538,7 @@ class Member {
         error: 'conflict',
         reason: `${moved.join(', ')} changed on this node outside the cluster (the loaded version is not release ${this.running.release}'s)`,
       };
-    const texts = await Promise.all(changing.map(([m, r]) => this.#object(m, r)));
+    const texts = await Promise.all(changing.map(([m, r]) => this.#object(m, r, until)));
     const refused = texts.find((t): t is Refusal => typeof t !== 'string');
     if (refused) return refused;
     const items = changing.map(([m], i) => ({
@@ -670,7 +721,7 @@ export async function joinCluster(
   const opts = checkClusterOptions(cluster, 'start');
   const nodeName = checkNodeName(name ?? `${hostname()}-${process.pid}`, 'start');
   const n = currentNode('start');
-  const conn = await openCluster(opts, 'start', `hotcode node ${nodeName}`);
+  const conn = await openCluster(opts, 'start', `hotcode node ${nodeName}`, 2000);
   const m = new Member(conn, nodeName, key!, n.options.out);
   member = m;
   joinedWith = key;
