@@ -41,6 +41,9 @@ const TARGETS = {
   'upgrade.requests_failed': ['<=', 0],
   'watch.edit_to_live_ms': ['<=', 10],
   'watch.edit_to_live_typed_ms': ['<=', 60],
+  'cluster.deploy_20_s': ['<=', 2],
+  'cluster.switch_spread_ms': ['<=', 1000],
+  'cluster.requests_failed': ['<=', 0],
 };
 
 /**
@@ -71,6 +74,9 @@ const NAMED = new Set([
   'genserver.call_per_s',
   'upgrade.pause_ms',
   'upgrade.requests_failed',
+  'cluster.deploy_20_s',
+  'cluster.switch_spread_ms',
+  'cluster.requests_failed',
 ]);
 
 const prefixes = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -179,6 +185,14 @@ if (mayWant(['genserver.', 'upgrade.', 'procs.timer'])) {
     if (typeof m.benchBehaviours !== 'function')
       throw new Error('bench/behaviours.js exports no benchBehaviours()');
     (await m.benchBehaviours()).forEach(add);
+  });
+}
+
+if (mayWant(['cluster.'])) {
+  await optional('cluster.js', async (m) => {
+    if (typeof m.benchCluster !== 'function')
+      throw new Error('bench/cluster.js exports no benchCluster()');
+    (await m.benchCluster()).forEach(add);
   });
 }
 
