@@ -253,9 +253,10 @@ class Client implements ClusterClient {
   }
 
   async #presences(): Promise<PresenceRecord[]> {
-    const names: string[] = [];
-    for await (const k of await this.#kv.keys(keys.nodes(this.group))) names.push(k);
-    const all = await Promise.all(names.map((k) => this.#get<PresenceRecord>(k)));
+    // (a key written while it is listed can come twice)
+    const names = new Set<string>();
+    for await (const k of await this.#kv.keys(keys.nodes(this.group))) names.add(k);
+    const all = await Promise.all([...names].map((k) => this.#get<PresenceRecord>(k)));
     return all.flatMap((p) => (p ? [p.value] : []));
   }
 
@@ -346,7 +347,10 @@ class Client implements ClusterClient {
       return { pids, number };
     };
     for (const [m, r] of Object.entries(rel?.modules ?? {})) {
-      const text = await this.#object(m, r);
+      // A lost or damaged object of the running release: check against the disk instead
+      // (deploying the module by name replaces it).
+      const text = await this.#object(m, r).catch(() => undefined);
+      if (text === undefined) continue;
       const parsed = parseObjectFile(text, m);
       const source =
         typeof parsed === 'string'
@@ -416,6 +420,9 @@ class Client implements ClusterClient {
     return this.#exclusive('deploy', async () => {
       const t0 = performance.now();
       const by = options.by ?? defaultBy();
+      const gate = options.typecheck === false ? undefined : this.#gateFor(root, srcDirs);
+      // TypeScript starts (~1.5 s cold) while the group is read.
+      void gate?.warm();
       const cur = await this.#get<CurrentRecord>(keys.current(this.group));
       const parent = cur ? await this.#release(cur.value.release) : undefined;
       const live = await this.#liveNodes();
@@ -425,7 +432,7 @@ class Client implements ClusterClient {
         srcDirs,
         ...(names.length ? { modules: names } : { sourceModules: srcDirs.flatMap(namesIn) }),
         system,
-        gate: options.typecheck === false ? undefined : this.#gateFor(root, srcDirs),
+        gate,
       });
       if (!planned.ok) {
         if (planned.error === 'nofile')
@@ -667,7 +674,7 @@ class Client implements ClusterClient {
   ): Promise<ClusterDeployResult> {
     const attempt = claim.slot.attempt;
     const kind = claim.slot.kind;
-    const participants = (await this.#liveNodes()).map((p) => p.name).sort();
+    const participants = [...new Set((await this.#liveNodes()).map((p) => p.name))].sort();
     if (participants.length === 0) {
       await this.#abort(claim, 'no live nodes');
       return this.#empty();
