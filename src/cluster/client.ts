@@ -820,7 +820,7 @@ class Client implements ClusterClient {
         };
       }
       await options.onPhase?.({ phase: 'commit', release: to.id });
-      void this.#settle(claim, { ...claim.slot, phase: 'commit' });
+      await this.#settle(claim, { ...claim.slot, phase: 'commit' }, Date.now() + timeoutMs);
 
       // ---- acknowledgements ----
       const ackDeadline = Date.now() + timeoutMs;
@@ -938,10 +938,20 @@ class Client implements ClusterClient {
     }
   }
 
-  async #settle(claim: { slot: SlotRecord; revision: number }, slot: SlotRecord): Promise<void> {
-    for (let i = 0; i < 20; i++) {
+  /** Marks the slot settled (best effort until `until`: `current` is what counts). */
+  async #settle(
+    claim: { slot: SlotRecord; revision: number },
+    slot: SlotRecord,
+    until: number,
+  ): Promise<void> {
+    while (Date.now() < until) {
       try {
-        claim.revision = await this.#kv.update(keys.slot(this.group), encode(slot), claim.revision);
+        claim.revision = await this.#kv.update(
+          keys.slot(this.group),
+          encode(slot),
+          claim.revision,
+          Math.max(100, until - Date.now()),
+        );
         claim.slot = slot;
         return;
       } catch (e) {
