@@ -14,6 +14,7 @@ import { connect } from '@nats-io/transport-node';
 import { code, connectCluster, start, stop } from '../dist/index.js';
 import {
   deployProject,
+  natsMissing,
   releasesOf,
   startNats,
   startNode,
@@ -45,7 +46,7 @@ async function hellos(nodes) {
   );
 }
 
-describe('S11 a group of three nodes', { timeout: 120_000 }, () => {
+describe('S11 a group of three nodes', { timeout: 120_000, skip: natsMissing }, () => {
   let nats;
   let nodes;
   let client;
@@ -267,149 +268,157 @@ describe('S11 a group of three nodes', { timeout: 120_000 }, () => {
   });
 });
 
-describe('S11.2 a release upgrade across the group (S8.4)', { timeout: 120_000 }, () => {
-  const counter = (v, body) => `import { genServer, type From } from 'hotcode';
+describe(
+  'S11.2 a release upgrade across the group (S8.4)',
+  { timeout: 120_000, skip: natsMissing },
+  () => {
+    const counter = (v, body) => `import { genServer, type From } from 'hotcode';
 export const vsn = 'c${v}';
 export function startServer() { return genServer.start('counter', 0, { name: 'counter' }).then(String); }
 export function init(n: number) { return n; }
 ${body}
 export function bump() { return genServer.call('counter', 'bump'); }
 `;
-  const v1 = counter(
-    1,
-    `export function handleCall(_r: 'bump', _f: From, n: number) { return { reply: n + 1, state: n + 1 }; }`,
-  );
-  const v2 = counter(
-    2,
-    `type S = { count: number; by: string };
+    const v1 = counter(
+      1,
+      `export function handleCall(_r: 'bump', _f: From, n: number) { return { reply: n + 1, state: n + 1 }; }`,
+    );
+    const v2 = counter(
+      2,
+      `type S = { count: number; by: string };
 export function handleCall(_r: 'bump', _f: From, s: S) { const n = { count: s.count + 1, by: 'c2' }; return { reply: n, state: n }; }
 export function codeChange(old: string | undefined, n: number) { return old === 'c1' ? { count: n, by: 'c2' } : n; }`,
-  );
-  const v3 = counter(
-    3,
-    `type S = { count: number; by: string };
+    );
+    const v3 = counter(
+      3,
+      `type S = { count: number; by: string };
 export function handleCall(_r: 'bump', _f: From, s: S) { return { reply: s, state: s }; }
 export function codeChange(old: string | undefined) { throw new Error('c3 cannot migrate ' + old); }`,
-  );
-  let nats;
-  let nodes;
-  let client;
-  const p = deployProject({ 'counter.ts': v1 });
-  before(async () => {
-    nats = await startNats();
-    nodes = await startNodes(nats, 2, { prefix: 'up' });
-    client = await connectCluster({ servers: nats.url, group: 'default' });
-  });
-  after(async () => {
-    await client?.close();
-    for (const n of nodes ?? []) await n.kill();
-    await nats?.close();
-    rmSync(p.dir, { recursive: true, force: true });
-  });
-
-  it('change specs migrate the server state on every node as it switches', async () => {
-    const r1 = await client.deploy(['counter'], { root: p.dir, src: p.src });
-    assert.equal(r1.ok, true, JSON.stringify(r1));
-    for (const n of nodes) await n.request('call', { module: 'counter', fn: 'startServer' });
-    for (const n of nodes) await n.request('call', { module: 'counter', fn: 'bump' });
-    writeSource(p, 'counter.ts', v2);
-    const r2 = await client.deploy(['counter'], {
-      root: p.dir,
-      src: p.src,
-      change: [{ server: 'counter', module: 'counter' }],
+    );
+    let nats;
+    let nodes;
+    let client;
+    const p = deployProject({ 'counter.ts': v1 });
+    before(async () => {
+      nats = await startNats();
+      nodes = await startNodes(nats, 2, { prefix: 'up' });
+      client = await connectCluster({ servers: nats.url, group: 'default' });
     });
-    assert.equal(r2.ok, true, JSON.stringify(r2));
-    for (const n of nodes)
-      assert.deepEqual((await n.request('call', { module: 'counter', fn: 'bump' })).value, {
-        count: 2,
-        by: 'c2',
-      });
-  });
-
-  it('a release whose codeChange fails on the nodes after commit: the group goes back to the parent', async () => {
-    const before = (await client.current()).release;
-    writeSource(p, 'counter.ts', v3);
-    const r = await client.deploy(['counter'], {
-      root: p.dir,
-      src: p.src,
-      change: [{ server: 'counter', module: 'counter' }],
+    after(async () => {
+      await client?.close();
+      for (const n of nodes ?? []) await n.kill();
+      await nats?.close();
+      rmSync(p.dir, { recursive: true, force: true });
     });
-    assert.equal(r.error, 'failed', JSON.stringify(r));
-    assert.equal(r.rolledBack, true);
-    assert.match(r.message, /code_change_failed/);
-    assert.equal((await client.current()).release, before);
-    assert.deepEqual(await releasesOf(nodes), [before, before]);
-    for (const n of nodes)
-      assert.deepEqual((await n.request('call', { module: 'counter', fn: 'bump' })).value, {
-        count: 3,
-        by: 'c2',
+
+    it('change specs migrate the server state on every node as it switches', async () => {
+      const r1 = await client.deploy(['counter'], { root: p.dir, src: p.src });
+      assert.equal(r1.ok, true, JSON.stringify(r1));
+      for (const n of nodes) await n.request('call', { module: 'counter', fn: 'startServer' });
+      for (const n of nodes) await n.request('call', { module: 'counter', fn: 'bump' });
+      writeSource(p, 'counter.ts', v2);
+      const r2 = await client.deploy(['counter'], {
+        root: p.dir,
+        src: p.src,
+        change: [{ server: 'counter', module: 'counter' }],
       });
-  });
-});
+      assert.equal(r2.ok, true, JSON.stringify(r2));
+      for (const n of nodes)
+        assert.deepEqual((await n.request('call', { module: 'counter', fn: 'bump' })).value, {
+          count: 2,
+          by: 'c2',
+        });
+    });
 
-describe('S11.2 bad input: unreachable NATS, wrong credentials', { timeout: 60_000 }, () => {
-  let nats;
-  before(async () => {
-    nats = await startNats({ user: 'hot', pass: 'code' });
-  });
-  after(() => nats?.close());
-
-  it('unreachable NATS: nodedown, with the URL', async () => {
-    await nats.stop();
-    try {
-      await assert.rejects(connectCluster({ servers: nats.url }), (e) => {
-        assert.equal(e.code, 'nodedown');
-        assert.ok(e.message.includes(nats.url), e.message);
-        return true;
+    it('a release whose codeChange fails on the nodes after commit: the group goes back to the parent', async () => {
+      const before = (await client.current()).release;
+      writeSource(p, 'counter.ts', v3);
+      const r = await client.deploy(['counter'], {
+        root: p.dir,
+        src: p.src,
+        change: [{ server: 'counter', module: 'counter' }],
       });
-    } finally {
-      await nats.start();
-    }
-  });
+      assert.equal(r.error, 'failed', JSON.stringify(r));
+      assert.equal(r.rolledBack, true);
+      assert.match(r.message, /code_change_failed/);
+      assert.equal((await client.current()).release, before);
+      assert.deepEqual(await releasesOf(nodes), [before, before]);
+      for (const n of nodes)
+        assert.deepEqual((await n.request('call', { module: 'counter', fn: 'bump' })).value, {
+          count: 3,
+          by: 'c2',
+        });
+    });
+  },
+);
 
-  it('wrong credentials: auth; right ones connect', async () => {
-    await assert.rejects(
-      connectCluster({ servers: nats.url, user: 'hot', pass: 'wrong' }),
-      (e) => e.code === 'auth' && !e.message.includes('wrong'),
-    );
-    const c = await connectCluster({ servers: nats.url, user: 'hot', pass: 'code' });
-    assert.deepEqual(await c.nodes(), []);
-    await c.close();
-  });
+describe(
+  'S11.2 bad input: unreachable NATS, wrong credentials',
+  { timeout: 60_000, skip: natsMissing },
+  () => {
+    let nats;
+    before(async () => {
+      nats = await startNats({ user: 'hot', pass: 'code' });
+    });
+    after(() => nats?.close());
 
-  it('a node whose NATS is unreachable or refuses it does not start (and starts later without a cluster)', async () => {
-    const q = project();
-    await assert.rejects(
-      start({ out: q.out, src: [q.src], cluster: { servers: 'nats://127.0.0.1:1' } }),
-      (e) => e.code === 'nodedown' && e.message.includes('nats://127.0.0.1:1'),
-    );
-    await assert.rejects(
-      start({ out: q.out, src: [q.src], cluster: { servers: nats.url, user: 'hot', pass: 'x' } }),
-      (e) => e.code === 'auth',
-    );
-    await assert.rejects(
-      start({ out: q.out, src: [q.src], cluster: { servers: [] } }),
-      (e) => e.code === 'badarg',
-    );
-    await start({ out: q.out, src: [q.src] });
-    assert.deepEqual(
-      code.allLoaded().filter(([m]) => !code.isSticky(m)),
-      [],
-    );
-    await stop();
-  });
+    it('unreachable NATS: nodedown, with the URL', async () => {
+      await nats.stop();
+      try {
+        await assert.rejects(connectCluster({ servers: nats.url }), (e) => {
+          assert.equal(e.code, 'nodedown');
+          assert.ok(e.message.includes(nats.url), e.message);
+          return true;
+        });
+      } finally {
+        await nats.start();
+      }
+    });
 
-  it('a node that joins with the right credentials is listed', async () => {
-    const n = await startNode(nats, { name: 'authed', creds: { user: 'hot', pass: 'code' } });
-    const c = await connectCluster({ servers: nats.url, user: 'hot', pass: 'code' });
-    try {
-      assert.deepEqual(
-        (await c.nodes()).map((x) => x.name),
-        ['authed'],
+    it('wrong credentials: auth; right ones connect', async () => {
+      await assert.rejects(
+        connectCluster({ servers: nats.url, user: 'hot', pass: 'wrong' }),
+        (e) => e.code === 'auth' && !e.message.includes('wrong'),
       );
-    } finally {
+      const c = await connectCluster({ servers: nats.url, user: 'hot', pass: 'code' });
+      assert.deepEqual(await c.nodes(), []);
       await c.close();
-      await n.stop();
-    }
-  });
-});
+    });
+
+    it('a node whose NATS is unreachable or refuses it does not start (and starts later without a cluster)', async () => {
+      const q = project();
+      await assert.rejects(
+        start({ out: q.out, src: [q.src], cluster: { servers: 'nats://127.0.0.1:1' } }),
+        (e) => e.code === 'nodedown' && e.message.includes('nats://127.0.0.1:1'),
+      );
+      await assert.rejects(
+        start({ out: q.out, src: [q.src], cluster: { servers: nats.url, user: 'hot', pass: 'x' } }),
+        (e) => e.code === 'auth',
+      );
+      await assert.rejects(
+        start({ out: q.out, src: [q.src], cluster: { servers: [] } }),
+        (e) => e.code === 'badarg',
+      );
+      await start({ out: q.out, src: [q.src] });
+      assert.deepEqual(
+        code.allLoaded().filter(([m]) => !code.isSticky(m)),
+        [],
+      );
+      await stop();
+    });
+
+    it('a node that joins with the right credentials is listed', async () => {
+      const n = await startNode(nats, { name: 'authed', creds: { user: 'hot', pass: 'code' } });
+      const c = await connectCluster({ servers: nats.url, user: 'hot', pass: 'code' });
+      try {
+        assert.deepEqual(
+          (await c.nodes()).map((x) => x.name),
+          ['authed'],
+        );
+      } finally {
+        await c.close();
+        await n.stop();
+      }
+    });
+  },
+);

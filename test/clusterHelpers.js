@@ -1,7 +1,7 @@
 // Helpers of the cluster tests (S11): a real nats-server per test on a free
 // port in a temp dir, stopped by its pid; nodes as child processes that
 // report their events over IPC (test/fixtures/cluster/node.mjs).
-import { fork, spawn } from 'node:child_process';
+import { fork, spawn, spawnSync } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -10,6 +10,26 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const NODE_FIXTURE = fileURLToPath(new URL('./fixtures/cluster/node.mjs', import.meta.url));
+
+/**
+ * Why the cluster tests cannot run here, or false: they need nats-server on
+ * PATH (.ci/run installs it; `apt-get install nats-server`).
+ */
+export const natsMissing =
+  spawnSync('nats-server', ['--version']).status === 0
+    ? false
+    : 'nats-server is not installed (apt-get install nats-server)';
+
+/** Temp dirs of this test file (node `out`s, projects), removed when it exits. */
+const temps = new Set();
+process.on('exit', () => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(prefix) {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  temps.add(d);
+  return d;
+}
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -83,7 +103,7 @@ let seq = 0;
  */
 export async function startNode(nats, { name, group = 'default', out, creds = {}, env = {} } = {}) {
   const nodeName = name ?? `n${++seq}`;
-  const dir = out ?? mkdtempSync(join(tmpdir(), `hotcode-node-${nodeName}-`));
+  const dir = out ?? tempDir(`hotcode-node-${nodeName}-`);
   mkdirSync(dir, { recursive: true });
   const cfg = { servers: nats.url, group, name: nodeName, out: dir, ...creds };
   const child = fork(NODE_FIXTURE, [], {
@@ -181,7 +201,7 @@ export async function releasesOf(nodes) {
 
 /** A temp project for the deploying side: { dir, src }, with `files` written into src. */
 export function deployProject(files = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'hotcode-deploy-'));
+  const dir = tempDir('hotcode-deploy-');
   const src = join(dir, 'src');
   mkdirSync(src);
   for (const [name, text] of Object.entries(files)) writeSource({ src }, name, text);

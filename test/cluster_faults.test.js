@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { connectCluster } from '../dist/index.js';
 import {
   deployProject,
+  natsMissing,
   releasesOf,
   startNats,
   startNode,
@@ -54,7 +55,7 @@ function group(prefix) {
   return g;
 }
 
-describe('S11.3 a node killed during prepare', { timeout: 120_000 }, () => {
+describe('S11.3 a node killed during prepare', { timeout: 120_000, skip: natsMissing }, () => {
   const g = group('k');
 
   it('the deploy aborts, nothing changes on the others, and the node catches up when restarted', async () => {
@@ -120,60 +121,64 @@ describe('S11.3 a node killed during prepare', { timeout: 120_000 }, () => {
   });
 });
 
-describe('S11.3 nats-server restarted during a deploy', { timeout: 120_000 }, () => {
-  const g = group('r');
+describe(
+  'S11.3 nats-server restarted during a deploy',
+  { timeout: 120_000, skip: natsMissing },
+  () => {
+    const g = group('r');
 
-  async function converged() {
-    const c = await connectCluster({ servers: g.nats.url });
-    try {
-      const cur = (await c.current()).release;
-      await Promise.all(g.nodes.map((n) => runs(n, cur)));
-      const vsns = await Promise.all(g.nodes.map(async (n) => (await n.state()).vsns.greet));
-      return { cur, vsns };
-    } finally {
-      await c.close();
+    async function converged() {
+      const c = await connectCluster({ servers: g.nats.url });
+      try {
+        const cur = (await c.current()).release;
+        await Promise.all(g.nodes.map((n) => runs(n, cur)));
+        const vsns = await Promise.all(g.nodes.map(async (n) => (await n.state()).vsns.greet));
+        return { cur, vsns };
+      } finally {
+        await c.close();
+      }
     }
-  }
 
-  it('restarted in the prepare phase: the group converges on current', async () => {
-    const held = g.nodes[2];
-    await held.request('block');
-    writeSource(g.p, 'greet.ts', greet(2));
-    const r = await g.client
-      .deploy(['greet'], {
-        root: g.p.dir,
-        src: g.p.src,
-        timeoutMs: 4000,
-        onPhase: async (e) => {
-          if (e.phase === 'prepare') {
-            await g.nats.restart();
-            await held.request('unblock');
-          }
-        },
-      })
-      .catch((e) => ({ thrown: e }));
-    const { cur, vsns } = await converged();
-    assert.deepEqual(await releasesOf(g.nodes), [cur, cur, cur]);
-    const want = cur === 1 ? 'v1' : 'v2';
-    assert.deepEqual(vsns, [want, want, want]);
-    if (r.ok) assert.equal(cur, r.release);
-  });
+    it('restarted in the prepare phase: the group converges on current', async () => {
+      const held = g.nodes[2];
+      await held.request('block');
+      writeSource(g.p, 'greet.ts', greet(2));
+      const r = await g.client
+        .deploy(['greet'], {
+          root: g.p.dir,
+          src: g.p.src,
+          timeoutMs: 4000,
+          onPhase: async (e) => {
+            if (e.phase === 'prepare') {
+              await g.nats.restart();
+              await held.request('unblock');
+            }
+          },
+        })
+        .catch((e) => ({ thrown: e }));
+      const { cur, vsns } = await converged();
+      assert.deepEqual(await releasesOf(g.nodes), [cur, cur, cur]);
+      const want = cur === 1 ? 'v1' : 'v2';
+      assert.deepEqual(vsns, [want, want, want]);
+      if (r.ok) assert.equal(cur, r.release);
+    });
 
-  it('restarted just after the commit: every node ends on the new release', async () => {
-    writeSource(g.p, 'greet.ts', greet(3));
-    const r = await g.client
-      .deploy(['greet'], {
-        root: g.p.dir,
-        src: g.p.src,
-        timeoutMs: 4000,
-        onPhase: async (e) => {
-          if (e.phase === 'commit') await g.nats.restart();
-        },
-      })
-      .catch((e) => ({ thrown: e }));
-    const { cur, vsns } = await converged();
-    assert.equal(r.ok, true, JSON.stringify(r));
-    assert.equal(cur, r.release);
-    assert.deepEqual(vsns, ['v3', 'v3', 'v3']);
-  });
-});
+    it('restarted just after the commit: every node ends on the new release', async () => {
+      writeSource(g.p, 'greet.ts', greet(3));
+      const r = await g.client
+        .deploy(['greet'], {
+          root: g.p.dir,
+          src: g.p.src,
+          timeoutMs: 4000,
+          onPhase: async (e) => {
+            if (e.phase === 'commit') await g.nats.restart();
+          },
+        })
+        .catch((e) => ({ thrown: e }));
+      const { cur, vsns } = await converged();
+      assert.equal(r.ok, true, JSON.stringify(r));
+      assert.equal(cur, r.release);
+      assert.deepEqual(vsns, ['v3', 'v3', 'v3']);
+    });
+  },
+);
