@@ -159,6 +159,15 @@ export function setLogger(logger: Logger): void {
 
 type AnyFn = (...args: never[]) => unknown;
 
+/** `module.fname/arity` strings, made once each: a process keeps its own only by reference. */
+const mfaNames = new Map<string, string>();
+function mfaName(ref: string, arity: number): string {
+  const key = `${ref}/${arity}`;
+  let name = mfaNames.get(key);
+  if (name === undefined) mfaNames.set(key, (name = key));
+  return name;
+}
+
 function spawnWith(
   what: string,
   opts: { link?: boolean; monitor?: boolean },
@@ -168,8 +177,11 @@ function spawnWith(
   if (typeof fnOrModule === 'function') {
     // An external reference (`spawn(counter.loop, 0)`) shows as `counter.loop/1`, as in Erlang.
     const ref = externalRefName(fnOrModule);
-    const initialCall = ref !== undefined ? `${ref}/${rest.length}` : undefined;
-    return processApi.spawnProcess(fnOrModule, rest, initialCall ? { ...opts, initialCall } : opts);
+    if (ref === undefined) return processApi.spawnProcess(fnOrModule, rest, opts);
+    return processApi.spawnProcess(fnOrModule, rest, {
+      ...opts,
+      initialCall: mfaName(ref, rest.length),
+    });
   }
   // spawn(module, fname, args): resolved in the new process at its first call, so
   // an unknown module or function ends that process with undef, as in Erlang.
@@ -182,7 +194,7 @@ function spawnWith(
   const body = () => (cell.v[fname] as (...a: unknown[]) => unknown)(...args);
   return processApi.spawnProcess(body, [], {
     ...opts,
-    initialCall: `${name}.${fname}/${args.length}`,
+    initialCall: mfaName(`${name}.${fname}`, args.length),
   });
 }
 
