@@ -5,9 +5,8 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CompileOk, Diagnostic } from '../types.js';
+import { SOURCE_EXTENSIONS } from '../vocabulary.js';
 import { type CompiledModule, compileSource } from './compile.js';
-
-const SOURCE_EXTENSIONS = ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs'];
 
 export function findSource(srcDirs: readonly string[], module: string): string | undefined {
   for (const dir of srcDirs)

@@ -1,0 +1,230 @@
+/**
+ * The body pass: one walk of the scope resolver over the whole module that
+ *
+ * - turns each use of a sibling-module import into a qualified reference
+ *   (S3.1, S3.4): `m.f(x)` → `cellOf_m.v.f(x)`, a read `m.f` → the handle;
+ * - counts every `await` / `for await` of a function per process and version
+ *   (S4.3), and reports top-level ones (S1.5);
+ * - finds tail calls (S3.3) and, when a function ends, emits its counters and
+ *   tail calls (tails.ts);
+ * - rewrites `import.meta` and `import()` to the version's linkage.
+ */
+import { type AnyNode, type Declaration, resolve } from '../scope.js';
+import { cellVar, handleVar, member, type RewriteContext } from './context.js';
+import { type FnFrame, finishFunction, tailTarget } from './tails.js';
+
+const AWAIT_SUFFIX =
+  '), __hc_s || (__hc_c ||= __hcV.c()).n++, __hc_s = 1, __hc_t = await __hc_t, __hc_s = 0, --__hc_c.n < 0 && __hc.k(), __hc_t)';
+
+export function bodyPass(cx: RewriteContext): void {
+  const { ms } = cx;
+  const fnStack: FnFrame[] = [];
+  const ancestors: AnyNode[] = [];
+  // Tail-call sites need the callee's declaration, which the resolver knows
+  // only while walking: record the candidate returns by the identifier to
+  // look up, and decide in onRef of that identifier.
+  const pendingTails = new Map<AnyNode, { ret: AnyNode; call: AnyNode; frame: FnFrame }>();
+
+  /** `this`, `super` or `arguments` here: no self loop for this function and the arrows around it. */
+  const noSelfLoopUpToNonArrow = () => {
+    for (let i = fnStack.length - 1; i >= 0; i--) {
+      fnStack[i]!.noSelfLoop = true;
+      if (fnStack[i]!.node.type !== 'ArrowFunctionExpression') break;
+    }
+  };
+
+  /**
+   * A self tail call may become a jump to the top of the function only if no
+   * closure captures a parameter (each call must keep its own) and the body
+   * does not use `this` or `arguments`.
+   */
+  const noteSelfLoopHazards = (id: AnyNode, decl: Declaration | undefined) => {
+    if (decl?.kind === 'param') {
+      const owner = fnStack.find((f) => f.node === decl.node);
+      if (owner && fnStack.at(-1) !== owner) owner.noSelfLoop = true;
+    } else if (decl === undefined && id.name === 'arguments') noSelfLoopUpToNonArrow();
+  };
+
+  cx.topNames = resolve(cx.program, {
+    enter(node, parent) {
+      ancestors.push(node);
+      switch (node.type) {
+        case 'FunctionDeclaration':
+        case 'FunctionExpression':
+        case 'ArrowFunctionExpression': {
+          const isMethod =
+            parent?.type === 'MethodDefinition' ||
+            (parent?.type === 'Property' && (parent.method || parent.kind !== 'init'));
+          const isAsync = !!node.async;
+          const isGenerator = !!node.generator;
+          const simpleParams = (node.params as AnyNode[]).every((p) => p.type === 'Identifier');
+          if (node.type === 'FunctionDeclaration' && parent) cx.blockOf.set(node, parent);
+          fnStack.push({
+            node,
+            isAsync,
+            drivable: !isMethod,
+            tailOk:
+              isAsync &&
+              !isGenerator &&
+              simpleParams &&
+              (node.body as AnyNode).type === 'BlockStatement',
+            guard: 0,
+            awaits: 0,
+            sites: [],
+            noSelfLoop: false,
+          });
+          break;
+        }
+        case 'TryStatement':
+        case 'ForOfStatement':
+        case 'ForInStatement': {
+          const f = fnStack.at(-1);
+          if (f) f.guard++;
+          break;
+        }
+        case 'ThisExpression':
+        case 'Super':
+          noSelfLoopUpToNonArrow();
+          break;
+        case 'ReturnStatement': {
+          const f = fnStack.at(-1);
+          const arg = node.argument as AnyNode | null;
+          if (f?.tailOk && f.guard === 0 && arg?.type === 'CallExpression' && !arg.optional) {
+            const callee = arg.callee as AnyNode;
+            const probe = callee.type === 'MemberExpression' ? (callee.object as AnyNode) : callee;
+            if (probe.type === 'Identifier')
+              pendingTails.set(probe, { ret: node, call: arg, frame: f });
+          }
+          break;
+        }
+      }
+    },
+    leave(node, parent) {
+      ancestors.pop();
+      switch (node.type) {
+        case 'FunctionDeclaration':
+        case 'FunctionExpression':
+        case 'ArrowFunctionExpression':
+          finishFunction(cx, fnStack.pop()!);
+          break;
+        case 'TryStatement':
+        case 'ForInStatement': {
+          const f = fnStack.at(-1);
+          if (f) f.guard--;
+          break;
+        }
+        case 'ForOfStatement': {
+          const f = fnStack.at(-1);
+          if (f) f.guard--;
+          if (node.await) countForAwait(node, parent, f);
+          break;
+        }
+        case 'AwaitExpression': {
+          const f = fnStack.at(-1);
+          if (!f) {
+            cx.problem(
+              node.start,
+              'top-level `await` is not allowed: loading a module is synchronous (SPEC S1.5); do asynchronous work in a function that a process runs',
+            );
+            break;
+          }
+          f.awaits++;
+          ms.update(node.start, node.start + 5, '(__hc_t = (');
+          ms.appendLeft(node.end, AWAIT_SUFFIX);
+          break;
+        }
+        case 'MetaProperty':
+          if ((node.meta as AnyNode).name === 'import')
+            ms.update(node.start, node.end, '__hcV.meta');
+          break;
+        case 'ImportExpression':
+          ms.update(node.start, (node.source as AnyNode).start, '__hcV.imp(');
+          break;
+      }
+    },
+    onRef(ref) {
+      const { id, parent, key, decl } = ref;
+      if (parent.type === 'ExportSpecifier') return; // the local-exports pass
+      noteSelfLoopHazards(id, decl);
+      const tail = pendingTails.get(id);
+      if (tail) {
+        pendingTails.delete(id);
+        const target = tailTarget(
+          cx,
+          tail.call.callee as AnyNode,
+          (x) => (x === id ? decl : undefined),
+          tail.frame.node,
+        );
+        if (target) {
+          if (target.kind === 'q') cx.useModule(target.module);
+          tail.frame.sites.push({ ret: tail.ret, call: tail.call, target });
+          return;
+        }
+      }
+      const b = cx.bindingOf(decl);
+      if (!b) return;
+      if (
+        (parent.type === 'AssignmentExpression' && key === 'left') ||
+        parent.type === 'UpdateExpression' ||
+        key === 'left'
+      ) {
+        cx.problem(
+          id.start,
+          `'${id.name}' is an import from module '${b.module}' and cannot be assigned`,
+        );
+        return;
+      }
+      let text: string;
+      if (b.imported === null) {
+        // namespace: `m.f(…)` / `new m.C()` go straight to the current version
+        const grand = ancestors.at(-3);
+        if (
+          parent.type === 'MemberExpression' &&
+          key === 'object' &&
+          !parent.computed &&
+          !parent.optional &&
+          grand !== undefined &&
+          isCallee(grand, parent)
+        )
+          text = `${cellVar(b.module)}.v`;
+        else text = handleVar(b.module);
+      } else if (key === 'callee' && isCallee(parent, id)) {
+        text = member(`${cellVar(b.module)}.v`, b.imported);
+      } else {
+        text = member(handleVar(b.module), b.imported);
+      }
+      if (parent.type === 'Property' && parent.shorthand)
+        ms.update(id.start, id.end, `${id.name}: ${text}`);
+      else ms.update(id.start, id.end, text);
+    },
+  });
+
+  /**
+   * The loop counts as one suspension for its whole run (its implicit
+   * awaits); awaits in its body count on their own. A label must stay on the
+   * loop (`continue outer`): the labeled statement is wrapped.
+   */
+  function countForAwait(node: AnyNode, parent: AnyNode | undefined, f: FnFrame | undefined) {
+    if (!f) {
+      cx.problem(
+        node.start,
+        'top-level `for await` is not allowed: loading is synchronous (SPEC S1.5); move it into a function that a process runs',
+      );
+      return;
+    }
+    f.awaits++;
+    let wrapped: AnyNode = node;
+    if (parent?.type === 'LabeledStatement') {
+      wrapped = parent;
+      for (let i = ancestors.length - 2; i >= 0 && ancestors[i]!.type === 'LabeledStatement'; i--)
+        wrapped = ancestors[i]!;
+    }
+    ms.appendRight(wrapped.start, '{ (__hc_c ||= __hcV.c()).n++; try { ');
+    ms.appendLeft(wrapped.end, ' } finally { --__hc_c.n < 0 && __hc.k(); } }');
+  }
+}
+
+/** Is `child` the callee of call or `new` expression `n`? */
+function isCallee(n: AnyNode, child: AnyNode): boolean {
+  return (n.type === 'CallExpression' || n.type === 'NewExpression') && n.callee === child;
+}
