@@ -4,7 +4,7 @@
  * No type work here: the type gate (typegate/) runs beside it.
  */
 import remapping from '@jridgewell/remapping';
-import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
+import { decodedMappings, originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import { type TransformResult, transform } from 'esbuild';
 import { FORMAT_VERSION, formatObjectFile, md5, type ObjectHeader } from '../code/objectFile.js';
 import type { Diagnostic } from '../types.js';
@@ -64,10 +64,12 @@ export async function compileSource(
     category: 'warning' as const,
   }));
 
-  const rw = rewrite(out.code, module);
+  // esbuild's map, decoded once: where it has segments is where the rewrite's map needs them.
+  const esMap = new TraceMap(out.map);
+  const lines = lineStarts(out.code);
+  const rw = rewrite(out.code, module, segmentOffsets(esMap, lines));
   if (rw.problems.length) {
-    const trace = new TraceMap(out.map);
-    const lines = lineStarts(out.code);
+    const trace = esMap;
     return {
       ok: false,
       diagnostics: rw.problems.map((p) => {
@@ -84,7 +86,7 @@ export async function compileSource(
     };
   }
 
-  const map = remapping([rw.map as never, out.map], () => null);
+  const map = remapping([rw.map as never, esMap], () => null);
   map.sources = [file];
   map.sourcesContent = [source];
   const sum = md5(source);
@@ -108,6 +110,16 @@ export async function compileSource(
       warnings,
     },
   };
+}
+
+/** The offsets in the generated text at which a source map has segments. */
+function* segmentOffsets(map: TraceMap, starts: number[]): Iterable<number> {
+  const lines = decodedMappings(map);
+  for (let i = 0; i < lines.length; i++) {
+    const start = starts[i];
+    if (start === undefined) break;
+    for (const seg of lines[i]!) yield start + seg[0]!;
+  }
 }
 
 function lineStarts(text: string): number[] {

@@ -19,8 +19,9 @@
  * then the head (requires, marks, handles) and the returned exports object.
  * Names the generated code introduces all start with `__hc`.
  */
-import { type Options, parse } from 'acorn';
+import type { Options } from 'acorn';
 import MagicString from 'magic-string';
+import { parseModule } from './parse.js';
 import { bodyPass } from './rewrite/body.js';
 import { cellVar, handleVar, RewriteContext, type RewriteProblem } from './rewrite/context.js';
 import { exportsPass, localExportsPass } from './rewrite/exports.js';
@@ -41,7 +42,7 @@ export interface RewriteOutput {
   problems: RewriteProblem[];
 }
 
-type MagicStringMap = ReturnType<MagicString['generateMap']>;
+type MagicStringMap = ReturnType<MagicString['generateDecodedMap']>;
 
 const PARSE_OPTIONS: Options = {
   ecmaVersion: 'latest',
@@ -49,15 +50,26 @@ const PARSE_OPTIONS: Options = {
   allowAwaitOutsideFunction: true,
 };
 
-export function rewrite(js: string, moduleName: string): RewriteOutput {
+/**
+ * Rewrites `js` (esbuild's output) into the body of module `moduleName`'s
+ * object file. `mapLocations` are the offsets in `js` where its own source
+ * map has segments: the body's map gets a segment there (and at every edit),
+ * which is all that composing it with that map can use. Without them, a
+ * segment for every character.
+ */
+export function rewrite(
+  js: string,
+  moduleName: string,
+  mapLocations?: Iterable<number>,
+): RewriteOutput {
   let program: AnyNode;
   try {
-    program = parse(js, PARSE_OPTIONS) as unknown as AnyNode;
+    program = parseModule(js, PARSE_OPTIONS);
   } catch (e) {
     const err = e as { pos?: number; message: string };
     return {
       code: '',
-      map: new MagicString('').generateMap(),
+      map: new MagicString('').generateDecodedMap(),
       exports: [],
       imports: [],
       vsn: undefined,
@@ -65,16 +77,17 @@ export function rewrite(js: string, moduleName: string): RewriteOutput {
     };
   }
   const cx = new RewriteContext(js, moduleName, program);
+  if (mapLocations) for (const at of mapLocations) cx.ms.addSourcemapLocation(at);
   importsPass(cx);
   exportsPass(cx);
   bodyPass(cx);
   markingPass(cx);
   localExportsPass(cx);
-  return finish(cx);
+  return finish(cx, mapLocations === undefined);
 }
 
 /** The head before the body, the exports object after it. */
-function finish(cx: RewriteContext): RewriteOutput {
+function finish(cx: RewriteContext, hires: boolean): RewriteOutput {
   const { ms, head } = cx;
   for (const m of cx.usedModules)
     head.push(
@@ -84,7 +97,7 @@ function finish(cx: RewriteContext): RewriteOutput {
   ms.append(`\nreturn { __proto__: __hcV.proto, ${cx.exportEntries.join(', ')} };\n`);
   return {
     code: ms.toString(),
-    map: ms.generateMap({ hires: true, includeContent: false }),
+    map: ms.generateDecodedMap({ hires, includeContent: false }),
     exports: [...cx.exportNames],
     imports: [...cx.usedModules].filter((m) => m !== cx.moduleName),
     vsn: cx.vsn,
