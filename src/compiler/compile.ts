@@ -3,6 +3,8 @@
  * magic-string rewrites (rewrite.ts) → the object file of objectFile.ts.
  * No type work here: the type gate (typegate/) runs beside it.
  */
+
+import { compileFunction } from 'node:vm';
 import remapping from '@jridgewell/remapping';
 import { decodedMappings, originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import { type TransformResult, transform } from 'esbuild';
@@ -89,6 +91,29 @@ export async function compileSource(
   const map = remapping([rw.map as never, esMap], () => null);
   map.sources = [file];
   map.sourcesContent = [source];
+  // An object file that would not load is never written (S6.8).
+  const broken = syntaxErrorOf(rw.code, file);
+  if (broken) {
+    const at =
+      broken.line > 0
+        ? originalPositionFor(new TraceMap(map as never), {
+            line: broken.line,
+            column: broken.column,
+          })
+        : undefined;
+    return {
+      ok: false,
+      diagnostics: [
+        {
+          file,
+          line: at?.line ?? 1,
+          column: (at?.column ?? 0) + 1,
+          message: `hotcode compiled this module into code that would not load (${broken.message}), so nothing was written. This is a bug in hotcode's compiler: please report it with this source.`,
+          category: 'error',
+        },
+      ],
+    };
+  }
   const sum = md5(source);
   const header: ObjectHeader = {
     format: FORMAT_VERSION,
@@ -111,6 +136,39 @@ export async function compileSource(
     },
   };
 }
+
+/**
+ * Does the body parse as the function body the loader makes of it (same
+ * parameters, same V8)? Compiled, not run. Returns the SyntaxError's message
+ * and its 1-based line, 0-based column in the body (line 0 if unknown).
+ */
+export function syntaxErrorOf(
+  body: string,
+  file: string,
+): { message: string; line: number; column: number } | undefined {
+  const filename = `${file} (compiled)`;
+  try {
+    compileFunction(body, LINKAGE_PARAMS, { filename });
+    return undefined;
+  } catch (e) {
+    const err = e as { message?: unknown; stack?: unknown };
+    const message = typeof err.message === 'string' ? err.message : String(e);
+    // V8's stack of a SyntaxError: "file:line", the line, a caret under the column.
+    const stack = typeof err.stack === 'string' ? err.stack.split('\n') : [];
+    const line = stack[0]?.startsWith(`${filename}:`)
+      ? Number(stack[0].slice(filename.length + 1))
+      : 0;
+    const caret = stack[2]?.indexOf('^') ?? -1;
+    return {
+      message: `SyntaxError: ${message}`,
+      line: Number.isInteger(line) ? line : 0,
+      column: Math.max(caret, 0),
+    };
+  }
+}
+
+/** The parameters of an object file's body (code/server.ts evaluates it with these). */
+const LINKAGE_PARAMS = ['__hc', '__hcV'];
 
 /** The offsets in the generated text at which a source map has segments. */
 function* segmentOffsets(map: TraceMap, starts: number[]): Iterable<number> {

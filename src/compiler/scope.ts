@@ -99,6 +99,8 @@ export function resolve(
   program: AnyNode,
   visitor: {
     onRef?: (ref: Reference) => void;
+    /** Every binding the module declares, in any scope. */
+    onDeclare?: (id: AnyNode) => void;
     enter?: (node: AnyNode, parent: AnyNode | undefined, key: string) => void;
     leave?: (node: AnyNode, parent: AnyNode | undefined, key: string) => void;
   },
@@ -108,6 +110,7 @@ export function resolve(
   const declare = (scope: Scope, id: AnyNode, kind: DeclKind, node: AnyNode) => {
     const name = id.name as string;
     scope.names.set(name, { name, kind, node, topLevel: scope === top });
+    visitor.onDeclare?.(id);
   };
 
   // Hoist the `var` declarations of a function body (not of nested functions).

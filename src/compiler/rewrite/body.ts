@@ -10,7 +10,7 @@
  * - rewrites `import.meta` and `import()` to the version's linkage.
  */
 import { type AnyNode, type Declaration, resolve } from '../scope.js';
-import { cellVar, handleVar, member, type RewriteContext } from './context.js';
+import { cellVar, handleVar, member, RESERVED_PREFIX, type RewriteContext } from './context.js';
 import { type FnFrame, finishFunction, tailTarget } from './tails.js';
 
 const AWAIT_SUFFIX =
@@ -45,10 +45,26 @@ export function bodyPass(cx: RewriteContext): void {
     } else if (decl === undefined && id.name === 'arguments') noSelfLoopUpToNonArrow();
   };
 
+  // The generated code's names (`__hc`, `__hcV`, `__hc_c`, …) must not meet the module's own.
+  const reserved = new Set<number>();
+  const checkReserved = (id: AnyNode) => {
+    if ((id.name as string).startsWith(RESERVED_PREFIX) && !reserved.has(id.start)) {
+      reserved.add(id.start);
+      cx.problem(
+        id.start,
+        `'${id.name}': names that start with ${RESERVED_PREFIX} are reserved for the code hotcode generates; rename it`,
+      );
+    }
+  };
+
   cx.topNames = resolve(cx.program, {
+    onDeclare: checkReserved,
     enter(node, parent) {
       ancestors.push(node);
       switch (node.type) {
+        case 'LabeledStatement':
+          checkReserved(node.label as AnyNode);
+          break;
         case 'FunctionDeclaration':
         case 'FunctionExpression':
         case 'ArrowFunctionExpression': {
@@ -145,6 +161,7 @@ export function bodyPass(cx: RewriteContext): void {
     onRef(ref) {
       const { id, parent, key, decl } = ref;
       if (parent.type === 'ExportSpecifier') return; // the local-exports pass
+      if (decl === undefined) checkReserved(id);
       noteSelfLoopHazards(id, decl);
       const tail = pendingTails.get(id);
       if (tail) {

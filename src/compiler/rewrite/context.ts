@@ -110,9 +110,16 @@ export const handleVar = (m: string): string => `__hcH_${m}`;
 /** The cell of sibling module `m`: `.v` is its current version's exports (S3.1). */
 export const cellVar = (m: string): string => `__hcC_${m}`;
 
-/** A property key for an export name in an object literal. */
+/**
+ * A property key for an export name in an object literal. `__proto__` is
+ * computed: as a plain key it would set the object's prototype, not define
+ * an export (S6.8).
+ */
 export const propKey = (name: string): string =>
-  isIdentifierName(name) ? name : JSON.stringify(name);
+  name === '__proto__' ? '["__proto__"]' : isIdentifierName(name) ? name : JSON.stringify(name);
+
+/** Names that start with this are reserved for the code the compiler generates. */
+export const RESERVED_PREFIX = '__hc';
 
 /** `obj.name` when name is an identifier, else `obj["name"]`. */
 export const member = (obj: string, name: string): string =>
