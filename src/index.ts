@@ -32,7 +32,6 @@ import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/tab
 import type {
   AtomicLoadResult,
   CManyResult,
-  CompileFailed,
   CompileManyResult,
   CompileOptions,
   CompileResult,
@@ -40,7 +39,6 @@ import type {
   Handle,
   LoadResult,
   ModuleArg,
-  NoSource,
   PreparedCode,
   PrepareResult,
   StartOptions,
@@ -362,10 +360,12 @@ async function compileStep(what: string, names: string[], options: CompileOption
     gate: gateFor(options.typecheck),
   });
   if (out.ok) return out;
-  const failure: CompileFailed | NoSource =
+  const failure: Exclude<CompileResult, { module: string }> =
     out.error === 'nofile'
       ? explain({ error: 'nofile' as const }, out.module)
-      : { error: 'compile', diagnostics: out.diagnostics };
+      : out.error === 'write'
+        ? { error: 'write', reason: out.reason }
+        : { error: 'compile', diagnostics: out.diagnostics };
   return { ok: false as const, failure };
 }
 

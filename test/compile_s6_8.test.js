@@ -1,7 +1,16 @@
 // S6.8 what the compiler writes loads: every export name that compiles, a module that
 // could not be loaded is a compile error, a write that fails is { error: 'write' }.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { c, code, compile, mod, start, stop } from '../dist/index.js';
@@ -121,6 +130,112 @@ describe('S6.8 a module that could not be loaded is a compile error, never an ob
       },
     );
     assert.equal(syntaxErrorOf('"use strict";\nconst __hcV = 1;', 'm.ts').line, 2);
+  });
+});
+
+describe('S6.8 a write that fails is { error: write, reason }, the running code untouched', () => {
+  const v1 = 'export const v = 1;\nexport function f() { return v; }\n';
+  const v2 = 'export const v = 2;\nexport function f() { return v; }\n';
+
+  /** Loads w v1, makes `out` unwritable with `spoil`, then c(w v2) must fail and change nothing. */
+  async function refusedWrite(spoil, restore, errno) {
+    writeSource(p, 'w.ts', v1);
+    assert.deepEqual(await c('w'), { module: 'w' });
+    const before = code.versions('w');
+    writeSource(p, 'w.ts', v2);
+    spoil();
+    try {
+      for (const r of [await c('w'), await compile.file('w')]) {
+        assert.deepEqual(Object.keys(r).sort(), ['error', 'reason']);
+        assert.equal(r.error, 'write');
+        assert.match(r.reason, new RegExp(`could not write .*w\\.js .*${errno}`));
+        assert.match(
+          r.reason,
+          /Check that the out directory .* exists, is a directory and is writable/,
+        );
+      }
+      const many = await c(['w']);
+      assert.equal(many.error, 'write', `c([M]) too: ${JSON.stringify(many)}`);
+      assert.equal(mod('w').f(), 1, 'the running code is untouched');
+      assert.deepEqual(code.versions('w'), before);
+    } finally {
+      restore();
+    }
+    assert.deepEqual(
+      outFiles().filter((f) => f.includes('.tmp')),
+      [],
+      'no temporary file is left',
+    );
+    assert.deepEqual(await c('w'), { module: 'w' }, 'once out is back, c works');
+    assert.equal(mod('w').f(), 2);
+  }
+
+  it('out removed: ENOENT becomes { error: write }', async () => {
+    await refusedWrite(
+      () => rmSync(p.out, { recursive: true }),
+      () => mkdirSync(p.out),
+      'ENOENT',
+    );
+  });
+
+  it('a file where out should be: ENOTDIR becomes { error: write }', async () => {
+    const saved = join(p.dir, 'ebin.saved');
+    await refusedWrite(
+      () => {
+        rmSync(saved, { recursive: true, force: true });
+        renameSync(p.out, saved);
+        writeFileSync(p.out, 'not a directory');
+      },
+      () => {
+        rmSync(p.out);
+        renameSync(saved, p.out);
+      },
+      'ENOTDIR',
+    );
+  });
+
+  it('out read-only: EACCES becomes { error: write }', async (t) => {
+    if (process.getuid?.() === 0) {
+      t.skip('running as root: chmod does not stop root from writing (the other cases cover S6.8)');
+      return;
+    }
+    await refusedWrite(
+      () => chmodSync(p.out, 0o555),
+      () => chmodSync(p.out, 0o755),
+      'EACCES',
+    );
+  });
+
+  it('c([M1, M2]) where M2 cannot be written: neither is written (M1 keeps its object file)', async () => {
+    writeSource(p, 'w1.ts', 'export const v = 1;\n');
+    writeSource(p, 'w2.ts', 'export const v = 1;\n');
+    assert.deepEqual(await c(['w1', 'w2']), { modules: ['w1', 'w2'] });
+    const w1Before = readFileSync(join(p.out, 'w1.js'), 'utf8');
+    writeSource(p, 'w1.ts', 'export const v = 2;\n');
+    writeSource(p, 'w2.ts', 'export const v = 2;\n');
+    // A directory where w2.js should go: the temporary files are written, w1's rename
+    // succeeds, w2's fails, and w1.js gets its previous contents back.
+    rmSync(join(p.out, 'w2.js'));
+    mkdirSync(join(p.out, 'w2.js'));
+    writeFileSync(join(p.out, 'w2.js', 'keep'), '');
+    try {
+      const r = await c(['w1', 'w2']);
+      assert.equal(r.error, 'write', JSON.stringify(r));
+      assert.match(r.reason, /could not write .*w2\.js/);
+      assert.equal(readFileSync(join(p.out, 'w1.js'), 'utf8'), w1Before, 'w1.js as it was');
+      assert.deepEqual(
+        outFiles().filter((f) => f.includes('.tmp')),
+        [],
+      );
+      assert.equal(mod('w1').v, 1);
+      assert.equal(mod('w2').v, 1);
+      assert.deepEqual(
+        code.modifiedModules().filter((m) => m.startsWith('w')),
+        [],
+      );
+    } finally {
+      rmSync(join(p.out, 'w2.js'), { recursive: true });
+    }
   });
 });
 
