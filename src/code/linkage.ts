@@ -20,7 +20,6 @@ import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { counterFor, type FrameCounter, type VersionToken } from '../process/frames.js';
 import type { ProcessTable } from '../process/table.js';
-import { KILLED_ERROR } from '../process/table.js';
 import type { Cell } from './handles.js';
 
 const TAIL_CAPABLE = Symbol('hotcode.tailCapable');
@@ -46,8 +45,12 @@ export interface Runtime {
   tl(driven: boolean, fn: Fn, args: unknown[]): unknown;
   /** `return m.f(…)` through a module: the current version's function, now. */
   tq(driven: boolean, cell: Cell, name: string, args: unknown[]): unknown;
-  /** Thrown when an await resumes in a killed process (S4.4). */
-  k(): never;
+  /**
+   * Awaited where compiled code of a killed process would resume (S4.4): a
+   * fresh promise that never settles, so the continuation is dropped and the
+   * frame garbage-collected. Never a shared one, whose reactions would pile up.
+   */
+  k(): Promise<never>;
   /** Default import of a package (`import x from 'pkg'`). */
   def(mod: unknown): unknown;
   /** Namespace import of a package. */
@@ -80,7 +83,7 @@ export function createRuntime(
       return driven ? new TailCall(fn, ex, args) : drive(fn, ex, args);
     },
     k() {
-      throw KILLED_ERROR;
+      return new Promise<never>(() => {});
     },
     def(mod) {
       return isNamespace(mod) ? (mod as { default?: unknown }).default : mod;

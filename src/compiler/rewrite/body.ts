@@ -13,8 +13,15 @@ import { type AnyNode, type Declaration, resolve } from '../scope.js';
 import { cellVar, handleVar, member, RESERVED_PREFIX, type RewriteContext } from './context.js';
 import { type FnFrame, finishFunction, tailTarget } from './tails.js';
 
+// Counted awaits (S4.3) that never resume in a killed process (S4.4). A kill sets the
+// process's counters to -Infinity (process/frames.ts), so the decrement after a resumed
+// await goes below zero, and the code then awaits `__hc.k()`, a promise that never
+// settles: the continuation is dropped. The rejection path is the catch and finally
+// blocks (tails.ts, KILLED_CHECK). The fast path is one increment and one decrement.
 const AWAIT_SUFFIX =
-  '), __hc_s || (__hc_c ||= __hcV.c()).n++, __hc_s = 1, __hc_t = await __hc_t, __hc_s = 0, --__hc_c.n < 0 && __hc.k(), __hc_t)';
+  '), __hc_s || (__hc_c ||= __hcV.c()).n++, __hc_s = 1, __hc_t = await __hc_t, __hc_s = 0, --__hc_c.n < 0 && await __hc.k(), __hc_t)';
+/** At the top of each iteration of a `for await` body: the loop's counter is set. */
+const FOR_AWAIT_CHECK = '__hc_c.n < 0 && await __hc.k(); ';
 
 export function bodyPass(cx: RewriteContext): void {
   const { ms } = cx;
@@ -86,6 +93,8 @@ export function bodyPass(cx: RewriteContext): void {
               (node.body as AnyNode).type === 'BlockStatement',
             guard: 0,
             awaits: 0,
+            handlers: [],
+            staticBlocks: 0,
             sites: [],
             noSelfLoop: false,
           });
@@ -96,6 +105,19 @@ export function bodyPass(cx: RewriteContext): void {
         case 'ForInStatement': {
           const f = fnStack.at(-1);
           if (f) f.guard++;
+          const finalizer = node.finalizer as AnyNode | null | undefined;
+          if (f?.isAsync && f.staticBlocks === 0 && finalizer) f.handlers.push(finalizer.start + 1);
+          break;
+        }
+        case 'CatchClause': {
+          const f = fnStack.at(-1);
+          if (f?.isAsync && f.staticBlocks === 0) f.handlers.push((node.body as AnyNode).start + 1);
+          break;
+        }
+        case 'StaticBlock': {
+          // no `await` in a class static block, even inside an async function
+          const f = fnStack.at(-1);
+          if (f) f.staticBlocks++;
           break;
         }
         case 'ThisExpression':
@@ -127,6 +149,11 @@ export function bodyPass(cx: RewriteContext): void {
         case 'ForInStatement': {
           const f = fnStack.at(-1);
           if (f) f.guard--;
+          break;
+        }
+        case 'StaticBlock': {
+          const f = fnStack.at(-1);
+          if (f) f.staticBlocks--;
           break;
         }
         case 'ForOfStatement': {
@@ -219,7 +246,8 @@ export function bodyPass(cx: RewriteContext): void {
   /**
    * The loop counts as one suspension for its whole run (its implicit
    * awaits); awaits in its body count on their own. A label must stay on the
-   * loop (`continue outer`): the labeled statement is wrapped.
+   * loop (`continue outer`): the labeled statement is wrapped. In a killed
+   * process, neither the body nor the code after the loop runs again.
    */
   function countForAwait(node: AnyNode, parent: AnyNode | undefined, f: FnFrame | undefined) {
     if (!f) {
@@ -236,8 +264,16 @@ export function bodyPass(cx: RewriteContext): void {
       for (let i = ancestors.length - 2; i >= 0 && ancestors[i]!.type === 'LabeledStatement'; i--)
         wrapped = ancestors[i]!;
     }
+    // Each iteration resumes the loop: in a killed process, its body never runs again.
+    // (Before the wrapper's end: a body without braces ends where the loop does.)
+    const body = node.body as AnyNode;
+    if (body.type === 'BlockStatement') ms.appendLeft(body.start + 1, ` ${FOR_AWAIT_CHECK}`);
+    else {
+      ms.prependRight(body.start, `{ ${FOR_AWAIT_CHECK}`);
+      ms.appendLeft(body.end, ' }');
+    }
     ms.appendRight(wrapped.start, '{ (__hc_c ||= __hcV.c()).n++; try { ');
-    ms.appendLeft(wrapped.end, ' } finally { --__hc_c.n < 0 && __hc.k(); } }');
+    ms.appendLeft(wrapped.end, ' } finally { --__hc_c.n < 0 && await __hc.k(); } }');
   }
 }
 

@@ -14,6 +14,14 @@ import { cellVar, type RewriteContext } from './context.js';
 const TAIL_HELPERS = 'const __hc_dr = __hc.d; __hc.d = false; ';
 const AWAIT_LOCALS = 'let __hc_c, __hc_s = 0, __hc_t; try { ';
 const AWAIT_FINALLY = ' } finally { if (__hc_s) __hc_c.n--; }';
+/**
+ * At the top of each catch and finally block of an async function with
+ * awaits: an awaited promise that rejects after the process was killed must
+ * not run the process's handlers (S4.4), so the continuation is dropped.
+ * `__hc_c` is set at the function's first await; before it, nothing was
+ * awaited, so nothing resumed.
+ */
+const KILLED_CHECK = ' __hc_c !== undefined && __hc_c.n < 0 && await __hc.k();';
 
 /** A function being walked by the body pass. */
 export interface FnFrame {
@@ -26,6 +34,10 @@ export interface FnFrame {
   /** Depth of `try` and `for…of` around the current point (no tail calls inside). */
   guard: number;
   awaits: number;
+  /** Where its catch and finally blocks start (after the `{`), for KILLED_CHECK. */
+  handlers: number[];
+  /** Depth of class static blocks around the current point (no `await` there). */
+  staticBlocks: number;
   /** Tail sites, emitted when the function ends. */
   sites: TailSite[];
   /** The function refers to `this` or `arguments`, or a nested function captures a parameter. */
@@ -117,6 +129,7 @@ export function finishFunction(cx: RewriteContext, f: FnFrame): void {
     if (selfLoop && jumps(site)) emitSelfLoop(cx, site, params);
     else emitTail(cx, site);
   }
+  if (f.awaits > 0) for (const at of f.handlers) ms.appendLeft(at, KILLED_CHECK);
   const pre =
     (tails > 0 ? TAIL_HELPERS : '') +
     (f.awaits > 0 ? AWAIT_LOCALS : '') +
