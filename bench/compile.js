@@ -10,7 +10,8 @@
 //
 // Each runs in a fresh child process (one hotcode node per OS process). The detail
 // of compile.file_5mb_s holds the time of each stage of the pipeline on the same
-// source (esbuild, rewrite, source-map remapping, object file, write, load) and the
+// source (esbuild, rewrite, source-map composition, the syntax check of the body, the
+// object file's text; compileSource does the same steps) and the
 // 5 MB time against a 1.25 MB module's (÷ 4: ~1 when linear).
 //
 // `node bench/compile.js [big|stall]` prints them.
@@ -36,6 +37,8 @@ async function timeC(api, project, name, source) {
 async function stages(source, file) {
   const { transform } = await import('esbuild');
   const { rewrite } = await import('../dist/compiler/rewrite.js');
+  const { lineStarts, segmentOffsets, syntaxErrorOf } = await import('../dist/compiler/compile.js');
+  const { TraceMap } = await import('@jridgewell/trace-mapping');
   const { default: remapping } = await import('@jridgewell/remapping');
   const { formatObjectFile } = await import('../dist/code/objectFile.js');
   const ms = {};
@@ -50,11 +53,15 @@ async function stages(source, file) {
   });
   ms.esbuild = performance.now() - t;
   t = performance.now();
-  const rw = rewrite(out.code, 'big');
+  const esMap = new TraceMap(out.map);
+  const rw = rewrite(out.code, 'big', segmentOffsets(esMap, lineStarts(out.code)));
   ms.rewrite = performance.now() - t;
   t = performance.now();
-  const map = remapping([rw.map, out.map], () => null);
+  const map = remapping([rw.map, esMap], () => null);
   ms.remap = performance.now() - t;
+  t = performance.now();
+  if (syntaxErrorOf(rw.code, file) !== undefined) throw new Error('the body does not parse');
+  ms.syntaxCheck = performance.now() - t;
   t = performance.now();
   const objectFile = formatObjectFile(
     { format: 1, module: 'big', exports: rw.exports, imports: [], md5: '', vsn: '' },
@@ -149,6 +156,9 @@ export async function benchCompile(wanted = () => true) {
 }
 
 if (!(await childMain(Object.fromEntries(Object.entries(groups).map(([k, g]) => [k, g.fn]))))) {
-  if (process.argv[1] === here)
-    for (const r of await benchCompile()) console.log(JSON.stringify(r));
+  if (process.argv[1] === here) {
+    const only = process.argv[2];
+    const wanted = only in groups ? (id) => groups[only].ids.includes(id) : () => true;
+    for (const r of await benchCompile(wanted)) console.log(JSON.stringify(r));
+  }
 }

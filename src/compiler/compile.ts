@@ -171,7 +171,7 @@ export function syntaxErrorOf(
 const LINKAGE_PARAMS = ['__hc', '__hcV'];
 
 /** The offsets in the generated text at which a source map has segments. */
-function* segmentOffsets(map: TraceMap, starts: number[]): Iterable<number> {
+export function* segmentOffsets(map: TraceMap, starts: number[]): Iterable<number> {
   const lines = decodedMappings(map);
   for (let i = 0; i < lines.length; i++) {
     const start = starts[i];
@@ -180,7 +180,7 @@ function* segmentOffsets(map: TraceMap, starts: number[]): Iterable<number> {
   }
 }
 
-function lineStarts(text: string): number[] {
+export function lineStarts(text: string): number[] {
   const starts = [0];
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
   return starts;
