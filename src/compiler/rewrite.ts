@@ -10,14 +10,18 @@
  *    object the body returns (S1.5);
  * 3. the body (rewrite/body.ts, rewrite/tails.ts) — one walk of the scope
  *    resolver: references to imports, the per-process, per-version count of
- *    every `await` / `for await` (S4.3), tail calls (S3.3), top-level
- *    `await` as a compile error (S1.5);
+ *    every `await` / `for await` (S4.3) and the drop of a killed process's
+ *    continuations (S4.4), tail calls (S3.3), top-level `await` as a
+ *    compile error (S1.5);
  * 4. marking (rewrite/marking.ts) — tail-capable functions for the driver;
  * 5. local exports (rewrite/exports.ts) — `export { a as b }`, which needs the
  *    top-level names the body pass found;
  *
  * then the head (requires, marks, handles) and the returned exports object.
- * Names the generated code introduces all start with `__hc`.
+ * Names the generated code introduces all start with `__hc`; a module that
+ * declares or refers to such a name itself gets a compile error.
+ * compile.ts then checks that the body parses as the loader will compile it
+ * (S6.8).
  */
 import type { Options } from 'acorn';
 import MagicString from 'magic-string';

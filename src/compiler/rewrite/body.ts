@@ -4,7 +4,9 @@
  * - turns each use of a sibling-module import into a qualified reference
  *   (S3.1, S3.4): `m.f(x)` → `cellOf_m.v.f(x)`, a read `m.f` → the handle;
  * - counts every `await` / `for await` of a function per process and version
- *   (S4.3), and reports top-level ones (S1.5);
+ *   (S4.3), drops the continuation where code of a killed process would
+ *   resume (S4.4), and reports top-level ones (S1.5);
+ * - refuses the module's own names that start with `__hc` (the generated code's);
  * - finds tail calls (S3.3) and, when a function ends, emits its counters and
  *   tail calls (tails.ts);
  * - rewrites `import.meta` and `import()` to the version's linkage.
