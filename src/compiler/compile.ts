@@ -88,10 +88,14 @@ export async function compileSource(
     };
   }
 
+  // Between synchronous steps that take long on a large module, let the event loop run.
+  const large = out.code.length > LARGE;
+  if (large) await turn();
   const map = remapping([rw.map as never, esMap], () => null);
   map.sources = [file];
   map.sourcesContent = [source];
   // An object file that would not load is never written (S6.8).
+  if (large) await turn();
   const broken = syntaxErrorOf(rw.code, file);
   if (broken) {
     const at =
@@ -114,6 +118,7 @@ export async function compileSource(
       ],
     };
   }
+  if (large) await turn();
   const sum = md5(source);
   const header: ObjectHeader = {
     format: FORMAT_VERSION,
@@ -166,6 +171,11 @@ export function syntaxErrorOf(
     };
   }
 }
+
+/** Above this size (esbuild's output, in characters), compileSource yields between its steps. */
+const LARGE = 256 * 1024;
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The parameters of an object file's body (code/server.ts evaluates it with these). */
 const LINKAGE_PARAMS = ['__hc', '__hcV'];
