@@ -223,11 +223,7 @@ async function compileStep(
       failure: explain({ error: 'nofile' as const }, out.module),
     };
   }
-  if ((out as { error: string }).error === 'write')
-    return {
-      ok: false,
-      failure: { error: 'write', reason: (out as { reason?: unknown }).reason },
-    };
+  if (out.error === 'write') return { ok: false, failure: { error: 'write', reason: out.reason } };
   const failure: CompileFailed = { error: 'compile', diagnostics: out.diagnostics };
   if (outcome.oldUsers.length > 0) failure.oldUsers = outcome.oldUsers;
   return { ok: false, failure };

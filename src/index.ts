@@ -60,6 +60,7 @@ export type {
   StartOptions,
   VersionInfo,
   Versions,
+  WriteFailed,
 } from './types.js';
 export type { DownMessage, ExitMessage, ExitReason, Logger };
 export type {
