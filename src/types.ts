@@ -60,6 +60,13 @@ export interface Diagnostic {
   /** TypeScript's error number for type errors; absent for syntax/rewrite errors. */
   code?: number;
   category: 'error' | 'warning' | 'suggestion' | 'message';
+  /**
+   * Set when the problem is in an old version of the module that processes
+   * still run (SPEC S6.2, the transition): names that version and its users,
+   * e.g. `version 1, used by <0.85.0>`; `line` and `column` are in that
+   * version's recorded source.
+   */
+  transition?: string;
 }
 
 export interface CompileOk {
