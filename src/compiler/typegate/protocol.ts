@@ -102,6 +102,12 @@ export interface TypeGateStats {
   transitionsChecked: number;
   /** Full collections the worker ran itself to keep its memory bounded. */
   gcs: number;
+  /**
+   * CPU time the worker thread spent in checks (and warm-up), ms; 0 where
+   * Node cannot measure a thread's CPU time (before 23.9). Steadier than
+   * wall time for benchmarks on a busy machine.
+   */
+  cpuMs: number;
 }
 
 export type ToWorker =
