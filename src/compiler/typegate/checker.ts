@@ -614,7 +614,8 @@ export function createChecker(cfg: WorkerConfig): Checker {
       const found: Diagnostic[] = [];
       for (const d of errors) {
         const diag = toDiagnostic(d);
-        if (diag) found.push({ ...diag, file: resolve(p.source.file), transition: p.source.label });
+        if (diag)
+          found.push({ ...diag, file: resolve(root, p.source.file), transition: p.source.label });
       }
       found.sort((a, b) => a.line - b.line || a.column - b.column);
       diagnostics.push(...found);

@@ -1,7 +1,9 @@
 /**
  * The type gate (SPEC S6.2): refuses a change whose types do not check — in
- * the changed modules or in the modules that import them — before anything is
- * written or loaded.
+ * the changed modules, in the modules that import them, or in the old
+ * versions that processes still run after the load (the transition) —
+ * before anything is written or loaded. It judges as `tsc --noEmit` would
+ * with the project's `tsconfig.json` (docs/typegate.md).
  *
  * The checker is a warm TypeScript LanguageService in a `worker_thread`; this
  * side only posts sources and receives diagnostics, so a node serving traffic
@@ -40,7 +42,9 @@ export type {
 export interface TypeGate {
   /**
    * Type-checks the modules of one compile call and the modules they can
-   * break, against the code that will run after the load. Rejects only with
+   * break, against the code that will run after the load, and the old
+   * versions in `req.transitions` against the same code (errors they also
+   * have against `req.previous` are not reported). Rejects only with
    * a {@link TypeGateError}: `typegate_crashed` when the checker died (the
    * next check starts a new one), `typegate_closed` after {@link close}.
    */
