@@ -228,6 +228,36 @@ test('across source directories the resolution rules still hold (module nodenext
   }
 });
 
+test('an edit of package.json "type" is seen by the next check (module nodenext)', async () => {
+  const root = project('missing');
+  writeFileSync(
+    join(root, 'src', 'lonely.ts'),
+    'export function hello(): string {\n  return "hi";\n}\n',
+  );
+  writeFileSync(
+    join(root, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { module: 'nodenext', strict: true, verbatimModuleSyntax: true },
+    }),
+  );
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ type: 'module' }));
+  const gate = gateFor(root);
+  try {
+    const esm = await gate.check({ changed: [source(root, 'lonely')], loaded: [] });
+    assert.deepEqual(esm, { ok: true, diagnostics: [] });
+    // Now the file is CommonJS: `export function` is TS1287 under verbatimModuleSyntax.
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ type: 'commonjs', x: 1 }));
+    const cjs = await gate.check({ changed: [source(root, 'lonely')], loaded: [] });
+    assert.equal(cjs.ok, false);
+    assert.deepEqual(
+      cjs.diagnostics.map((d) => [d.line, d.code]),
+      [[1, 1287]],
+    );
+  } finally {
+    await gate.close();
+  }
+});
+
 test("Node's globals type-check in a project with no node_modules and no tsconfig", async () => {
   const root = project('node_globals');
   const gate = gateFor(root);

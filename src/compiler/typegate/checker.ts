@@ -495,7 +495,7 @@ export function createChecker(cfg: WorkerConfig): Checker {
     return true;
   }
 
-  /** Errors, then (if none) semantic diagnostics of one file, as tsc reports them. */
+  /** Syntax errors of one file, or (when it has none and `semantic`) its semantic diagnostics, as tsc reports them. */
   function diagnosticsOf(program: ts.Program, sf: ts.SourceFile, semantic: boolean) {
     const syntax = program.getSyntacticDiagnostics(sf);
     return syntax.length > 0 || !semantic ? syntax : program.getSemanticDiagnostics(sf);
