@@ -37,6 +37,8 @@ const TARGETS = {
   'typegate.vs_tsc': ['<=', 0.1],
   'typegate.heap_growth_mb_1000': ['<=', 20],
   'typegate.main_thread_pause_ms': ['<=', 5],
+  'typegate.transition_ms': ['<=', 20],
+  'typegate.rss_mb_1000': ['<=', 300],
   'genserver.call_per_s': ['>=', 1_000_000],
   'upgrade.pause_ms': ['<=', 5],
   'upgrade.requests_failed': ['<=', 0],
@@ -68,6 +70,8 @@ const NAMED = new Set([
   'procs.tailcall_bytes_per_msg',
   'typegate.c_50_lines_ms',
   'typegate.signature_edit_ms',
+  'typegate.transition_ms',
+  'typegate.rss_mb_1000',
   'watch.edit_to_live_ms',
   'watch.edit_to_live_typed_ms',
   'genserver.call_per_s',
@@ -170,6 +174,18 @@ if (mayWant(['typegate.'])) {
         } else add(r);
       }
     }
+  });
+}
+
+// Issue 11: transition checks (gate level) and the memory of a warm gate (a child process).
+if (mayWant(['typegate.transition'])) {
+  await optional('typegate_transition.js', async (m) => {
+    if (wanted('typegate.transition_ms')) (await m.benchTypegateTransition()).forEach(add);
+  });
+}
+if (mayWant(['typegate.rss'])) {
+  await optional('typegate_rss.js', async (m) => {
+    if (wanted('typegate.rss_mb_1000')) (await m.benchTypegateRss()).forEach(add);
   });
 }
 
