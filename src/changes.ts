@@ -164,11 +164,19 @@ async function checkHere(
   oldCode: CompileOptions['oldCode'],
   outcome: TransitionOutcome,
   exclude?: ReadonlySet<Pid>,
+  loads = true,
 ): Promise<GateVerdict> {
-  const r = await checkChange(typeGate(n), server.loadedVersions(), changed, {
-    oldCode,
-    ...(exclude ? { exclude } : {}),
-  });
+  // A change that loads nothing (compile.file) makes no version old: no transitions.
+  const system = server.loadedVersions();
+  const r = await checkChange(
+    typeGate(n),
+    loads ? system : system.map((v) => ({ ...v, users: [] })),
+    changed,
+    {
+      oldCode,
+      ...(exclude ? { exclude } : {}),
+    },
+  );
   outcome.oldUsers = r.oldUsers;
   outcome.kill = r.kill;
   return r.verdict;
@@ -189,7 +197,14 @@ function gateOf(
   return async (changed) => {
     for (let attempt = 0; ; attempt++) {
       const before = change?.changes();
-      const verdict = await checkHere(n, changed, options.oldCode, outcome);
+      const verdict = await checkHere(
+        n,
+        changed,
+        options.oldCode,
+        outcome,
+        undefined,
+        change !== undefined,
+      );
       if (change !== undefined && !change.live()) return { ok: false, diagnostics: [] };
       const settled = change === undefined || change.changes() === before;
       if (settled || attempt >= MAX_RECHECKS) return verdict;
