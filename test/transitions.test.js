@@ -38,11 +38,11 @@ before(async () => {
 after(() => stop());
 
 const fmt1 =
-  'export function line(from: string, text: string): string { return `[${from}] ${text}`; }\n';
+  "export function line(from: string, text: string): string { return '[' + from + '] ' + text; }\n";
 const fmt2 =
-  'export function line(m: { from: string; text: string }): string { return `[${m.from}] ${m.text}`; }\n';
+  "export function line(m: { from: string; text: string }): string { return '[' + m.from + '] ' + m.text; }\n";
 const fmtWide =
-  'export function line(from: string, text: string, at?: number): string { return `[${from}] ${text}${at ?? ""}`; }\n';
+  "export function line(from: string, text: string, at?: number): string { return '[' + from + '] ' + text + (at ?? ''); }\n";
 /** room: a process loop that formats each message with fmt.line. */
 const room = (call) =>
   [
