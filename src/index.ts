@@ -26,7 +26,13 @@ import {
   table,
 } from './node.js';
 import { Pid, type Ref } from './process/pid.js';
-import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
+import type {
+  DownMessage,
+  ExitMessage,
+  ExitReason,
+  Logger,
+  ProcessFacts,
+} from './process/table.js';
 import type {
   CManyResult,
   CompileManyResult,
@@ -252,15 +258,8 @@ export function run<T>(fn: () => T | Promise<T>): Promise<T> {
   });
 }
 
-export interface ProcessInfo {
-  pid: Pid;
-  status: 'running' | 'waiting' | 'suspended';
-  messageQueueLen: number;
-  registeredName?: string;
-  links: Pid[];
-  monitors: Ref[];
-  trapExit: boolean;
-  initialCall?: string;
+/** What processInfo tells of a live process (S5.6). */
+export interface ProcessInfo extends ProcessFacts {
   /** The versions the process uses (suspended in their code, S4.3). */
   modules: { module: string; version: 'current' | 'old' }[];
 }
@@ -270,7 +269,7 @@ export function processInfo(pid: Pid): ProcessInfo | undefined {
   if (!(pid instanceof Pid)) badarg(`processInfo: expected a Pid, got ${typeof pid}`);
   const p = table.info(pid);
   if (p === undefined) return undefined;
-  return { ...p, modules: server.versionsUsedBy(pid) } as ProcessInfo;
+  return { ...p, modules: server.versionsUsedBy(pid) };
 }
 
 /** Does the process use the old version of `module` (S4.3)? */
