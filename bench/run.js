@@ -21,6 +21,7 @@ const TARGETS = {
   'load.object_file_ms': ['<=', 0.5],
   'compile.file_50_lines_ms': ['<=', 10],
   'compile.file_1000_lines_ms': ['<=', 40],
+  'compile.file_5mb_s': ['<=', 5],
   'await.instrumented': ['<=', 1.2],
   'procs.pingpong_rt_per_s': ['>=', 4_000_000],
   'procs.pingpong_of_floor': ['>=', 0.5],
@@ -36,6 +37,8 @@ const TARGETS = {
   'typegate.vs_tsc': ['<=', 0.1],
   'typegate.heap_growth_mb_1000': ['<=', 20],
   'typegate.main_thread_pause_ms': ['<=', 5],
+  'typegate.transition_ms': ['<=', 20],
+  'typegate.rss_mb_1000': ['<=', 300],
   'genserver.call_per_s': ['>=', 1_000_000],
   'upgrade.pause_ms': ['<=', 5],
   'upgrade.requests_failed': ['<=', 0],
@@ -57,6 +60,7 @@ const NAMED = new Set([
   'load.object_file_ms',
   'compile.file_50_lines_ms',
   'compile.file_1000_lines_ms',
+  'compile.file_5mb_s',
   'await.instrumented',
   'procs.pingpong_rt_per_s',
   'procs.pingpong_of_floor',
@@ -69,6 +73,8 @@ const NAMED = new Set([
   'procs.tailcall_bytes_per_msg',
   'typegate.c_50_lines_ms',
   'typegate.signature_edit_ms',
+  'typegate.transition_ms',
+  'typegate.rss_mb_1000',
   'watch.edit_to_live_ms',
   'watch.edit_to_live_typed_ms',
   'genserver.call_per_s',
@@ -147,6 +153,11 @@ console.log(
 const coreIds = Object.values(coreGroups).flatMap((g) => g.ids);
 if (coreIds.some(wanted)) await timed('core', () => benchCore(wanted, add));
 
+// Large modules (bench/compile.js): compile time linear in a module's size (S6.8).
+if (mayWant(['compile.file_5mb', 'compile.stall'])) {
+  await optional('compile.js', async (m) => (await m.benchCompile(wanted)).forEach(add));
+}
+
 const gateIds = Object.values(gateGroups).flatMap((g) => g.ids);
 if (gateIds.some(wanted)) await timed('gate', async () => (await benchGate()).forEach(add));
 
@@ -169,6 +180,18 @@ if (mayWant(['typegate.'])) {
         } else add(r);
       }
     }
+  });
+}
+
+// Issue 11: transition checks (gate level) and the memory of a warm gate (a child process).
+if (mayWant(['typegate.transition'])) {
+  await optional('typegate_transition.js', async (m) => {
+    if (wanted('typegate.transition_ms')) (await m.benchTypegateTransition()).forEach(add);
+  });
+}
+if (mayWant(['typegate.rss'])) {
+  await optional('typegate_rss.js', async (m) => {
+    if (wanted('typegate.rss_mb_1000')) (await m.benchTypegateRss()).forEach(add);
   });
 }
 

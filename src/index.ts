@@ -28,7 +28,13 @@ import {
   table,
 } from './node.js';
 import { Pid, type Ref } from './process/pid.js';
-import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
+import type {
+  DownMessage,
+  ExitMessage,
+  ExitReason,
+  Logger,
+  ProcessFacts,
+} from './process/table.js';
 import type {
   CManyResult,
   CompileManyResult,
@@ -63,6 +69,7 @@ export type {
   StartOptions,
   VersionInfo,
   Versions,
+  WriteFailed,
 } from './types.js';
 export type { DownMessage, ExitMessage, ExitReason, Logger };
 export type {
@@ -186,6 +193,15 @@ export function setLogger(logger: Logger): void {
 
 type AnyFn = (...args: never[]) => unknown;
 
+/** `module.fname/arity` strings, made once each: a process keeps its own only by reference. */
+const mfaNames = new Map<string, string>();
+function mfaName(ref: string, arity: number): string {
+  const key = `${ref}/${arity}`;
+  let name = mfaNames.get(key);
+  if (name === undefined) mfaNames.set(key, (name = key));
+  return name;
+}
+
 function spawnWith(
   what: string,
   opts: { link?: boolean; monitor?: boolean },
@@ -195,8 +211,11 @@ function spawnWith(
   if (typeof fnOrModule === 'function') {
     // An external reference (`spawn(counter.loop, 0)`) shows as `counter.loop/1`, as in Erlang.
     const ref = externalRefName(fnOrModule);
-    const initialCall = ref !== undefined ? `${ref}/${rest.length}` : undefined;
-    return processApi.spawnProcess(fnOrModule, rest, initialCall ? { ...opts, initialCall } : opts);
+    if (ref === undefined) return processApi.spawnProcess(fnOrModule, rest, opts);
+    return processApi.spawnProcess(fnOrModule, rest, {
+      ...opts,
+      initialCall: mfaName(ref, rest.length),
+    });
   }
   // spawn(module, fname, args): resolved in the new process at its first call, so
   // an unknown module or function ends that process with undef, as in Erlang.
@@ -209,7 +228,7 @@ function spawnWith(
   const body = () => (cell.v[fname] as (...a: unknown[]) => unknown)(...args);
   return processApi.spawnProcess(body, [], {
     ...opts,
-    initialCall: `${name}.${fname}/${args.length}`,
+    initialCall: mfaName(`${name}.${fname}`, args.length),
   });
 }
 
@@ -266,15 +285,8 @@ export function run<T>(fn: () => T | Promise<T>): Promise<T> {
   });
 }
 
-export interface ProcessInfo {
-  pid: Pid;
-  status: 'running' | 'waiting' | 'suspended';
-  messageQueueLen: number;
-  registeredName?: string;
-  links: Pid[];
-  monitors: Ref[];
-  trapExit: boolean;
-  initialCall?: string;
+/** What processInfo tells of a live process (S5.6). */
+export interface ProcessInfo extends ProcessFacts {
   /** The versions the process uses (suspended in their code, S4.3). */
   modules: { module: string; version: 'current' | 'old' }[];
 }
@@ -284,7 +296,7 @@ export function processInfo(pid: Pid): ProcessInfo | undefined {
   if (!(pid instanceof Pid)) badarg(`processInfo: expected a Pid, got ${typeof pid}`);
   const p = table.info(pid);
   if (p === undefined) return undefined;
-  return { ...p, modules: server.versionsUsedBy(pid) } as ProcessInfo;
+  return { ...p, modules: server.versionsUsedBy(pid) };
 }
 
 /** Does the process use the old version of `module` (S4.3)? */

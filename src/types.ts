@@ -97,8 +97,18 @@ export interface NoSource {
   error: 'nofile';
 }
 
-export type CompileResult = CompileOk | CompileFailed | NoSource;
-export type CompileManyResult = { modules: CompileOk[] } | CompileFailed | NoSource;
+/**
+ * The object files could not be written (`out` removed, not a directory,
+ * read-only; SPEC S6.8): none was written, and the running code is untouched.
+ */
+export interface WriteFailed {
+  error: 'write';
+  /** What failed and what to check. */
+  reason: string;
+}
+
+export type CompileResult = CompileOk | CompileFailed | NoSource | WriteFailed;
+export type CompileManyResult = { modules: CompileOk[] } | CompileFailed | NoSource | WriteFailed;
 
 export interface CompileOptions {
   /** Run the type gate (S6.2). Default: the node's `typecheck` option (true). */
@@ -113,13 +123,14 @@ export interface CompileOptions {
 }
 
 /** What `c(M)` returns: the load result, or the compile error. */
-export type CResult = LoadResult | CompileFailed | NoSource;
+export type CResult = LoadResult | CompileFailed | NoSource | WriteFailed;
 /** What `c([M1, M2])` returns. */
 export type CManyResult =
   | { modules: string[] }
   | { error: ModuleLoadError[] }
   | CompileFailed
-  | NoSource;
+  | NoSource
+  | WriteFailed;
 
 /**
  * A module handle: a stable object per module name whose properties are the
