@@ -422,3 +422,51 @@ describe(
     });
   },
 );
+
+describe(
+  'S11.2 the transition check sees the versions the nodes’ processes run (S6.2)',
+  {
+    timeout: 120_000,
+    skip: natsMissing,
+  },
+  () => {
+    let nats;
+    let node;
+    let client;
+    const lib1 = 'export function f(n: number): number { return n + 1; }\n';
+    const worker1 = `import { receive, spawn } from 'hotcode';
+import { f } from './lib';
+export const vsn = 'w1';
+export function start(): string { return String(spawn(loop)); }
+async function loop(): Promise<void> { const n = (await receive()) as number; f(n); }
+`;
+    const p = deployProject({ 'lib.ts': lib1, 'worker.ts': worker1 });
+    before(async () => {
+      nats = await startNats();
+      node = await startNode(nats, { name: 'tn-1' });
+      client = await connectCluster({ servers: nats.url });
+    });
+    after(async () => {
+      await client?.close();
+      await node?.kill();
+      await nats?.close();
+    });
+
+    it('an old version in use on a node that the change would break: refused, naming it and its users', async () => {
+      assert.equal((await client.deploy(['lib', 'worker'], { root: p.dir, src: p.src })).ok, true);
+      const { value: pid } = await node.request('call', { module: 'worker', fn: 'start' });
+      // worker v2 no longer calls f; the process stays in v1, now the old version.
+      writeSource(p, 'worker.ts', "export const vsn = 'w2';\n");
+      assert.equal((await client.deploy(['worker'], { root: p.dir, src: p.src })).ok, true);
+      // lib's new signature is fine for every current version, not for worker v1 in use.
+      writeSource(p, 'lib.ts', 'export function f(n: string): string { return n; }\n');
+      const r = await client.deploy(['lib'], { root: p.dir, src: p.src });
+      assert.equal(r.error, 'compile', JSON.stringify(r));
+      const d = r.diagnostics.find((x) => x.transition !== undefined);
+      assert.ok(d, JSON.stringify(r.diagnostics));
+      assert.match(d.transition, new RegExp(`used by ${pid.replace(/[<>.]/g, '\\$&')}@tn-1`));
+      assert.deepEqual(r.oldUsers, [{ module: 'worker', pids: [`${pid}@tn-1`] }]);
+      assert.equal((await client.current()).release, 2);
+    });
+  },
+);

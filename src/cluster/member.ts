@@ -195,6 +195,14 @@ class Member {
     }
   }
 
+  /** Writes this node's presence now (after a switch: its release and the versions in use). */
+  async #present(): Promise<void> {
+    if (this.closed) return;
+    await this.conn.kv
+      .put(keys.node(this.group, this.name), encode(this.presence()))
+      .catch(() => {});
+  }
+
   /** Writes a key, again and again while NATS is away, until `until` (a vote, an ack). */
   async #put(key: string, value: unknown, until: number): Promise<void> {
     for (;;) {
@@ -298,19 +306,24 @@ class Member {
     if ('error' in p) return this.#fail(cur.release, p);
     const r = await this.#finish(p);
     if (r !== undefined) return this.#fail(cur.release, r);
-    clusterEvents.emit('caught-up', { name: this.name, release: to.id, at: Date.now() });
+    const at = Date.now();
+    await this.#present();
+    clusterEvents.emit('caught-up', { name: this.name, release: to.id, at });
     // It may have missed the decision of an attempt it voted in: acknowledge it now.
-    const slot = decode<SlotRecord>((await this.conn.kv.get(keys.slot(this.group)))?.value);
-    if (slot?.attempt === cur.attempt && slot.nodes.includes(this.name))
-      await this.#ack(cur.attempt, { ok: true, release: to.id, switchedAt: Date.now() });
-    void this.#beat();
+    try {
+      const slot = decode<SlotRecord>((await this.conn.kv.get(keys.slot(this.group)))?.value);
+      if (slot?.attempt === cur.attempt && slot.nodes.includes(this.name))
+        await this.#ack(cur.attempt, { ok: true, release: to.id, switchedAt: at });
+    } catch {
+      // NATS is away; the deployer reads presence too
+    }
     return undefined;
   }
 
   #fail(release: number, r: Refusal): Refusal {
     this.failed = { release, error: r.error, reason: r.reason };
     clusterEvents.emit('failed', { name: this.name, release, ...r });
-    void this.#beat();
+    void this.#present();
     return r;
   }
 
@@ -401,8 +414,10 @@ class Member {
         });
         return;
       }
-      await this.#ack(slot.attempt, { ok: true, release: slot.to, switchedAt: Date.now() });
-      void this.#beat();
+      const at = Date.now();
+      // Presence first: once the deployer has every acknowledgement, it sees what runs where.
+      await this.#present();
+      await this.#ack(slot.attempt, { ok: true, release: slot.to, switchedAt: at });
     } catch (e) {
       // NATS went away mid-attempt: what was prepared is dropped; convergence takes over.
       clusterEvents.emit('dropped', {
