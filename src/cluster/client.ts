@@ -15,7 +15,6 @@
 import { readdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import type { KvEntry } from '@nats-io/kv';
 import { parseObjectFile, sourceOf } from '../code/objectFile.js';
 import type { SystemVersion } from '../compiler/check.js';
@@ -642,6 +641,7 @@ class Client implements ClusterClient {
   async #forget(attempt: number): Promise<void> {
     if (attempt < 1) return;
     try {
+      const { jetstreamManager } = await import('@nats-io/jetstream');
       const jsm = await jetstreamManager(this.#conn.nc);
       for (const k of [keys.votes(this.group, attempt), keys.acks(this.group, attempt)])
         await jsm.streams.purge(`KV_${KV_BUCKET}`, {

@@ -5,10 +5,10 @@
  * `auth`, a server without JetStream `nojetstream` — and afterwards
  * reconnects for ever (a node outlives a restart of nats-server, S11.3).
  */
-import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
-import { type KV, Kvm } from '@nats-io/kv';
-import { type ObjectStore, Objm } from '@nats-io/obj';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { ObjectStore } from '@nats-io/obj';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { HotcodeError } from '../errors.js';
 import type { ClusterOptions } from '../types.js';
 import { checkGroup, KV_BUCKET, OBJECT_STORE } from './protocol.js';
@@ -92,6 +92,13 @@ export async function openCluster(
 ): Promise<ClusterConnection> {
   const o = checkClusterOptions(options, what);
   const url = shownUrl(o.servers);
+  // The NATS client loads only in a process that uses a cluster (~100 ms of imports).
+  const [{ connect }, { jetstream }, { Kvm }, { Objm }] = await Promise.all([
+    import('@nats-io/transport-node'),
+    import('@nats-io/jetstream'),
+    import('@nats-io/kv'),
+    import('@nats-io/obj'),
+  ]);
   let nc: NatsConnection;
   try {
     nc = await connect({
