@@ -17,7 +17,7 @@ import {
   closedBy,
   frame,
   frameReader,
-  NODE_SCRIPT,
+  rawHandshake as handshake,
   rawConnect,
   sandbox,
   stopChild,
@@ -44,21 +44,6 @@ function nodeConfig(name, extra = {}) {
     start: { name, src: join(root, 'src'), out: join(root, 'ebin'), typecheck: false, ...extra },
     compile: ['counter'],
   };
-}
-
-/** A full handshake over a raw socket: returns { socket, read, clientFrame } after the welcome. */
-async function handshake(path, secret) {
-  const socket = await rawConnect(path);
-  const read = frameReader(socket);
-  const hello = await read.next();
-  const nodeNonce = Buffer.from(hello.nonce, 'base64');
-  const clientNonce = Buffer.alloc(32, 7);
-  const clientFrame = {
-    nonce: clientNonce.toString('base64'),
-    proof: proofOf(secret, 'client', nodeNonce, clientNonce).toString('base64'),
-  };
-  socket.write(frame(clientFrame));
-  return { socket, read, hello, clientFrame, welcome: await read.next() };
 }
 
 describe('S9.2 the secret file', { timeout: 60_000 }, () => {

@@ -29,7 +29,7 @@ import {
   openSync,
   readFileSync,
   unlinkSync,
-  write,
+  writeSync,
 } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -341,7 +341,11 @@ function closeServer(server: net.Server): Promise<void> {
 
 type Log = ((line: string) => void) & { close?(): void };
 
-/** Appends lines to a file of mode 0600 (never through a symbolic link), in order, one write at a time. */
+/**
+ * Appends lines to a file of mode 0600 (never through a symbolic link). Each
+ * line is written at once (a few µs), so the log is complete and in order
+ * even if the process dies right after.
+ */
 function fileLog(file: string): Log {
   let fd: number | undefined;
   try {
@@ -353,35 +357,18 @@ function fileLog(file: string): Log {
   } catch {
     fd = undefined; // no log rather than no node
   }
-  let pending = '';
-  let writing = false;
-  let closeAfter = false;
-  const flush = () => {
-    if (fd === undefined) return;
-    if (pending === '') {
-      writing = false;
-      if (closeAfter) {
-        const f = fd;
-        fd = undefined;
-        try {
-          closeSync(f);
-        } catch {}
-      }
-      return;
-    }
-    writing = true;
-    const text = pending;
-    pending = '';
-    write(fd, text, flush);
-  };
   const log: Log = (line) => {
-    if (fd === undefined || closeAfter) return;
-    pending += `${new Date().toISOString()} ${line}\n`;
-    if (!writing) flush();
+    if (fd === undefined) return;
+    try {
+      writeSync(fd, `${new Date().toISOString()} ${line}\n`);
+    } catch {}
   };
   log.close = () => {
-    closeAfter = true;
-    if (!writing) flush();
+    if (fd === undefined) return;
+    try {
+      closeSync(fd);
+    } catch {}
+    fd = undefined;
   };
   return log;
 }
