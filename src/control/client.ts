@@ -86,6 +86,8 @@ export interface UpgradeChangeSpec {
 export interface DeployOptions {
   /** Source directories (default: the configuration's, as `hotcode` reads it here). */
   src?: string | string[];
+  /** The project root, where the type gate finds tsconfig.json (default: the configuration's). */
+  root?: string;
   /** Type-check here before sending (default: the configuration's, else true). */
   typecheck?: boolean;
   /** Type-check and prepare on the node, load nothing (`--check`). */
@@ -375,7 +377,9 @@ function remoteNode(channel: Channel, info: NodeInfo, where: string): RemoteNode
       srcDirs: src,
       ...(names.length ? { modules: names } : { sourceModules: sourceModules(src) }),
       system,
-      gate: typecheck ? gateFor(cfg.root, src) : undefined,
+      gate: typecheck
+        ? gateFor(options.root === undefined ? cfg.root : resolve(options.root), src)
+        : undefined,
       ...(options.oldCode ? { oldCode: options.oldCode } : {}),
       ...(exclude.size ? { exclude } : {}),
     });
