@@ -41,6 +41,9 @@ const TARGETS = {
   'upgrade.requests_failed': ['<=', 0],
   'watch.edit_to_live_ms': ['<=', 10],
   'watch.edit_to_live_typed_ms': ['<=', 60],
+  'remote.rpc_us': ['<=', 300],
+  'remote.deploy_ms': ['<=', 150],
+  'remote.node_rss_mb': ['<=', 120],
 };
 
 /**
@@ -71,6 +74,9 @@ const NAMED = new Set([
   'genserver.call_per_s',
   'upgrade.pause_ms',
   'upgrade.requests_failed',
+  'remote.rpc_us',
+  'remote.deploy_ms',
+  'remote.node_rss_mb',
 ]);
 
 const prefixes = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -179,6 +185,14 @@ if (mayWant(['genserver.', 'upgrade.', 'procs.timer'])) {
     if (typeof m.benchBehaviours !== 'function')
       throw new Error('bench/behaviours.js exports no benchBehaviours()');
     (await m.benchBehaviours()).forEach(add);
+  });
+}
+
+if (mayWant(['remote.'])) {
+  await optional('remote.js', async (m) => {
+    if (typeof m.benchRemote !== 'function')
+      throw new Error('bench/remote.js exports no benchRemote()');
+    (await m.benchRemote()).forEach(add);
   });
 }
 
