@@ -4,7 +4,7 @@
 // (then TLS 1.3 only, loopback unless allowRemote), and stop removes the
 // socket. Nodes run as child processes in a private sandbox.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,

@@ -280,8 +280,13 @@ function removeSocket(path: string): void {
 function listenUnix(server: net.Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    // The socket file is made 0600 from the start (bind happens within listen()).
-    const umask = process.umask(0o177);
+    // The socket file is made 0600 from the start (bind happens within listen()); in a
+    // worker, where the umask cannot be set, the private directory covers the moment
+    // until the chmod.
+    let umask: number | undefined;
+    try {
+      umask = process.umask(0o177);
+    } catch {}
     try {
       server.listen(path, () => {
         server.off('error', reject);
@@ -291,7 +296,7 @@ function listenUnix(server: net.Server, path: string): Promise<void> {
         resolve();
       });
     } finally {
-      process.umask(umask);
+      if (umask !== undefined) process.umask(umask);
     }
   });
 }
