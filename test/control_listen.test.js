@@ -307,6 +307,84 @@ describe('S9.1 TCP only when configured, TLS 1.3 only', { timeout: 120_000 }, ()
   });
 });
 
+describe('S9.1 TCP with certificates instead of the PSK', { timeout: 120_000 }, () => {
+  /** A CA, certificates for 127.0.0.1 it signed (server, client) and one it did not, or undefined. */
+  function certificates() {
+    const d = join(box.dir, 'pki');
+    mkdirSync(d, { recursive: true });
+    const ssl = (...args) => execFileSync('openssl', args, { cwd: d, stdio: 'ignore' });
+    try {
+      const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+      ssl(
+        'req',
+        '-x509',
+        ...ec,
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.crt',
+        '-subj',
+        '/CN=test-ca',
+        '-days',
+        '1',
+      );
+      writeFileSync(join(d, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+      for (const who of ['server', 'client', 'stranger']) {
+        ssl('req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`);
+        const signer =
+          who === 'stranger'
+            ? ['-signkey', `${who}.key`]
+            : ['-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'];
+        ssl(
+          'x509',
+          '-req',
+          '-in',
+          `${who}.csr`,
+          ...signer,
+          '-out',
+          `${who}.crt`,
+          '-days',
+          '1',
+          '-extfile',
+          'san.ext',
+        );
+      }
+    } catch {
+      return undefined;
+    }
+    return (n) => join(d, n);
+  }
+
+  test('control.tls { key, cert, ca }: a client with a certificate the CA signed gets in; others do not', async (t) => {
+    const f = certificates();
+    if (f === undefined) return t.skip('openssl is not available: no certificates to test with');
+    const port = await freePort();
+    const node = await box.startNode(
+      nodeConfig('certs', {
+        control: { port, tls: { key: f('server.key'), cert: f('server.crt'), ca: f('ca.crt') } },
+      }),
+    );
+    const remote = await connect({
+      host: '127.0.0.1',
+      port,
+      tls: { ca: f('ca.crt'), cert: f('client.crt'), key: f('client.key') },
+    });
+    assert.equal(await remote.rpc('counter', 'add', [3, 4]), 7);
+    await remote.close();
+    // a certificate the CA did not sign, and a PSK client: refused in the TLS handshake
+    await assert.rejects(
+      connect({
+        host: '127.0.0.1',
+        port,
+        tls: { ca: f('ca.crt'), cert: f('stranger.crt'), key: f('stranger.key') },
+      }),
+      (e) => e.code === 'nodedown',
+    );
+    await assert.rejects(connect({ host: '127.0.0.1', port }), (e) => e.code === 'nodedown');
+    await stopChild(node.child);
+  });
+});
+
 describe(
   'S9.1 hotcode run and shell: --name, the package name, --no-control',
   { timeout: 120_000 },
