@@ -299,6 +299,34 @@ describe('S9.4 deploy through the API', { timeout: 120_000 }, () => {
   });
 });
 
+describe('S9.4 a node needs no TypeScript to be deployed to', { timeout: 120_000 }, () => {
+  test('a node with its type gate on takes type-checked deploys and never starts the gate', async () => {
+    const root = box.project({ 'src/room.ts': fixture('room_v1.ts') }, 'lean');
+    const lean = await box.startNode({
+      // typecheck: true (the default); the fixture compiles room with c(…, { typecheck: false })
+      start: { name: 'lean', src: join(root, 'src'), out: join(root, 'ebin') },
+      compile: ['room'],
+    });
+    const r = await connect('lean');
+    assert.equal(await r.rpc('room', 'greet', ['x']), 'hello x (r1)');
+    const mine = join(box.dir, 'lean-deployer', 'src');
+    mkdirSync(mine, { recursive: true });
+    copyFileSync(join(MODULES, 'room_v2.ts'), join(mine, 'room.ts'));
+    assert.deepEqual(
+      await r.deploy(['room'], { src: [mine], root: join(box.dir, 'lean-deployer') }),
+      {
+        modules: ['room'],
+        killed: [],
+      },
+    );
+    assert.equal(await r.rpc('room', 'greet', ['x']), 'hello x (r2)');
+    // the type gate is a worker thread that loads TypeScript: the node never started one
+    assert.equal(await r.eval('process.report.getReport().workers.length'), '0');
+    await r.close();
+    await stopChild(lean.child);
+  });
+});
+
 describe('S9.5 a closed or stopped node: nodedown', { timeout: 60_000 }, () => {
   test('after close(), calls reject with nodedown; stop() ends the node', async () => {
     const other = await connect('api');
