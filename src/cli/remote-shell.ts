@@ -37,6 +37,8 @@ export interface RemoteShellOptions {
 
 /** How long an interrupt may go unanswered before the node gets a SIGINT. */
 const SIGNAL_AFTER_MS = 300;
+/** After this, a Ctrl-C stops watching (press it again). */
+const GIVE_UP_MS = 10_000;
 
 /** Runs the remote shell until the user detaches; the exit status. */
 export async function remoteShell(node: RemoteNode, opts: RemoteShellOptions): Promise<number> {
@@ -69,15 +71,20 @@ export async function remoteShell(node: RemoteNode, opts: RemoteShellOptions): P
   function interrupt(): void {
     void node.request('shell.interrupt', { session }).catch(() => {});
     if (!opts.local) return;
-    const wasSync = syncRunning;
-    setTimeout(() => {
-      // Still in the synchronous part, with nothing answered: the node is blocked.
-      if (wasSync && syncRunning && busy > 0) {
+    // If the line is (or turns out to be) in its synchronous part and the interrupt ends
+    // nothing, the node is blocked: a signal is the only way in. (The node says when that
+    // part starts and ends; a signal that arrives as it ends is absorbed by the node.)
+    const pressed = Date.now();
+    const watch = setInterval(() => {
+      const waited = Date.now() - pressed;
+      if (busy === 0 || waited > GIVE_UP_MS) clearInterval(watch);
+      else if (syncRunning && waited >= SIGNAL_AFTER_MS) {
+        clearInterval(watch);
         try {
           process.kill(node.info.pid, 'SIGINT');
         } catch {}
       }
-    }, SIGNAL_AFTER_MS);
+    }, 50);
   }
 
   const banner = style.dim(
@@ -100,6 +107,11 @@ export async function remoteShell(node: RemoteNode, opts: RemoteShellOptions): P
   const status = await Promise.race([done, lost]);
   detached = true;
   await node.request('shell.close', { session }).catch(() => {});
+  // In a terminal, say so: the node keeps running (piped output stays the lines' answers only).
+  if (terminal && status === 0)
+    output.write(
+      `${style.dim(`detached from node ${node.info.name || opts.shown}; it keeps running`)}\n`,
+    );
   return status;
 
   // ---- piped input: each line in order ---------------------------------------------------
