@@ -23,15 +23,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { hostname, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import tls from 'node:tls';
 import { loadConfig } from '../cli/config.js';
 import type { SystemVersion } from '../compiler/check.js';
+import { findSource } from '../compiler/index.js';
 import { planDeploy } from '../compiler/plan.js';
 import { createTypeGate, type TypeGate } from '../compiler/typegate/index.js';
 import { badarg, HotcodeError } from '../errors.js';
 import type { Diagnostic } from '../types.js';
-import { isModuleName, moduleOfSourceFile } from '../vocabulary.js';
+import { isModuleName, md5, moduleOfSourceFile } from '../vocabulary.js';
 import {
   bytesOf,
   newNonce,
@@ -373,10 +374,11 @@ function remoteNode(channel: Channel, info: NodeInfo, where: string): RemoteNode
       servers: Record<string, string | null>;
     };
     const exclude = new Set(Object.values(servers).filter((p): p is string => p !== null));
+    const here = laidOutHere(system, src, new Set(names.length ? names : differing(system, src)));
     const planned = await planDeploy({
       srcDirs: src,
       ...(names.length ? { modules: names } : { sourceModules: sourceModules(src) }),
-      system,
+      system: here.system,
       gate: typecheck
         ? gateFor(options.root === undefined ? cfg.root : resolve(options.root), src)
         : undefined,
@@ -390,9 +392,10 @@ function remoteNode(channel: Channel, info: NodeInfo, where: string): RemoteNode
           module: planned.module,
           message: `no source for ${planned.module} in ${src.join(', ')}`,
         };
+      const diagnostics = planned.diagnostics.map((d) => here.theirs(d));
       return planned.oldUsers
-        ? { error: 'compile', diagnostics: planned.diagnostics, oldUsers: planned.oldUsers }
-        : { error: 'compile', diagnostics: planned.diagnostics };
+        ? { error: 'compile', diagnostics, oldUsers: planned.oldUsers }
+        : { error: 'compile', diagnostics };
     }
     const { plan } = planned;
     if (plan.objects.length === 0)
@@ -488,6 +491,59 @@ function upgradeSpecs(u: DeployOptions['upgrade']): UpgradeChangeSpec[] | undefi
     module: c.module,
     ...(c.extra !== undefined ? { extra: c.extra } : {}),
   }));
+}
+
+/**
+ * The node's loaded versions as if they were laid out in the source
+ * directories here. Their recorded paths are the node's (another machine,
+ * another directory); the type gate resolves a module's relative imports
+ * from where its file is, so a loaded caller left at the node's path would
+ * import the node's files, or nothing, instead of the change being checked.
+ * Each recorded source is placed where its module's source is here (or in
+ * the first source directory). Diagnostics about the node's versions — its
+ * other modules, and old versions in use — are given back the node's paths;
+ * those about the change keep this machine's.
+ */
+function laidOutHere(
+  system: readonly SystemVersion<string>[],
+  srcDirs: readonly string[],
+  changed: ReadonlySet<string>,
+): { system: SystemVersion<string>[]; theirs(d: Diagnostic): Diagnostic } {
+  const back = new Map<string, string>();
+  const dirOf = new Map<string, string>();
+  const here = srcDirs.map((d) => ({ dir: d, modules: new Set(sourceModules([d])) }));
+  const placed = system.map((v) => {
+    if (v.source === undefined) return v;
+    let dir = dirOf.get(v.module);
+    if (dir === undefined) {
+      dir = here.find((h) => h.modules.has(v.module))?.dir ?? srcDirs[0] ?? '.';
+      dirOf.set(v.module, dir);
+    }
+    const file = join(dir, basename(v.source.file));
+    back.set(file, v.source.file);
+    return { ...v, source: { file, text: v.source.text } };
+  });
+  return {
+    system: placed,
+    theirs(d) {
+      const node = back.get(d.file);
+      if (node === undefined) return d;
+      const module = moduleOfSourceFile(d.file);
+      const ours = d.transition === undefined && module !== undefined && changed.has(module);
+      return ours ? d : { ...d, file: node };
+    },
+  };
+}
+
+/** The modules a deploy with no modules named takes: those whose source here differs from the node's current version. */
+function differing(system: readonly SystemVersion<string>[], srcDirs: readonly string[]): string[] {
+  const current = new Map(
+    system.filter((v) => v.version === 'current').map((v) => [v.module, v.md5]),
+  );
+  return sourceModules(srcDirs).filter((m) => {
+    const file = findSource(srcDirs, m);
+    return file === undefined || current.get(m) !== md5(readFileSync(file, 'utf8'));
+  });
 }
 
 /** The modules that have a source file in one of `srcDirs`. */
