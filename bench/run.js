@@ -21,6 +21,7 @@ const TARGETS = {
   'load.object_file_ms': ['<=', 0.5],
   'compile.file_50_lines_ms': ['<=', 10],
   'compile.file_1000_lines_ms': ['<=', 40],
+  'compile.file_5mb_s': ['<=', 5],
   'await.instrumented': ['<=', 1.2],
   'procs.pingpong_rt_per_s': ['>=', 4_000_000],
   'procs.pingpong_of_floor': ['>=', 0.5],
@@ -36,6 +37,8 @@ const TARGETS = {
   'typegate.vs_tsc': ['<=', 0.1],
   'typegate.heap_growth_mb_1000': ['<=', 20],
   'typegate.main_thread_pause_ms': ['<=', 5],
+  'typegate.transition_ms': ['<=', 20],
+  'typegate.rss_mb_1000': ['<=', 300],
   'genserver.call_per_s': ['>=', 1_000_000],
   'upgrade.pause_ms': ['<=', 5],
   'upgrade.requests_failed': ['<=', 0],
@@ -44,6 +47,9 @@ const TARGETS = {
   'remote.rpc_us': ['<=', 300],
   'remote.deploy_ms': ['<=', 150],
   'remote.node_rss_mb': ['<=', 120],
+  'cluster.deploy_20_s': ['<=', 2],
+  'cluster.switch_spread_ms': ['<=', 1000],
+  'cluster.requests_failed': ['<=', 0],
 };
 
 /**
@@ -57,6 +63,7 @@ const NAMED = new Set([
   'load.object_file_ms',
   'compile.file_50_lines_ms',
   'compile.file_1000_lines_ms',
+  'compile.file_5mb_s',
   'await.instrumented',
   'procs.pingpong_rt_per_s',
   'procs.pingpong_of_floor',
@@ -69,6 +76,8 @@ const NAMED = new Set([
   'procs.tailcall_bytes_per_msg',
   'typegate.c_50_lines_ms',
   'typegate.signature_edit_ms',
+  'typegate.transition_ms',
+  'typegate.rss_mb_1000',
   'watch.edit_to_live_ms',
   'watch.edit_to_live_typed_ms',
   'genserver.call_per_s',
@@ -77,6 +86,9 @@ const NAMED = new Set([
   'remote.rpc_us',
   'remote.deploy_ms',
   'remote.node_rss_mb',
+  'cluster.deploy_20_s',
+  'cluster.switch_spread_ms',
+  'cluster.requests_failed',
 ]);
 
 const prefixes = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -147,6 +159,11 @@ console.log(
 const coreIds = Object.values(coreGroups).flatMap((g) => g.ids);
 if (coreIds.some(wanted)) await timed('core', () => benchCore(wanted, add));
 
+// Large modules (bench/compile.js): compile time linear in a module's size (S6.8).
+if (mayWant(['compile.file_5mb', 'compile.stall'])) {
+  await optional('compile.js', async (m) => (await m.benchCompile(wanted)).forEach(add));
+}
+
 const gateIds = Object.values(gateGroups).flatMap((g) => g.ids);
 if (gateIds.some(wanted)) await timed('gate', async () => (await benchGate()).forEach(add));
 
@@ -172,6 +189,18 @@ if (mayWant(['typegate.'])) {
   });
 }
 
+// Issue 11: transition checks (gate level) and the memory of a warm gate (a child process).
+if (mayWant(['typegate.transition'])) {
+  await optional('typegate_transition.js', async (m) => {
+    if (wanted('typegate.transition_ms')) (await m.benchTypegateTransition()).forEach(add);
+  });
+}
+if (mayWant(['typegate.rss'])) {
+  await optional('typegate_rss.js', async (m) => {
+    if (wanted('typegate.rss_mb_1000')) (await m.benchTypegateRss()).forEach(add);
+  });
+}
+
 if (mayWant(['watch.'])) {
   await optional('watch.js', async (m) => {
     if (typeof m.benchWatch !== 'function')
@@ -193,6 +222,14 @@ if (mayWant(['remote.'])) {
     if (typeof m.benchRemote !== 'function')
       throw new Error('bench/remote.js exports no benchRemote()');
     (await m.benchRemote()).forEach(add);
+  });
+}
+
+if (mayWant(['cluster.'])) {
+  await optional('cluster.js', async (m) => {
+    if (typeof m.benchCluster !== 'function')
+      throw new Error('bench/cluster.js exports no benchCluster()');
+    (await m.benchCluster()).forEach(add);
   });
 }
 

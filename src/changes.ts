@@ -164,11 +164,19 @@ async function checkHere(
   oldCode: CompileOptions['oldCode'],
   outcome: TransitionOutcome,
   exclude?: ReadonlySet<Pid>,
+  loads = true,
 ): Promise<GateVerdict> {
-  const r = await checkChange(typeGate(n), server.loadedVersions(), changed, {
-    oldCode,
-    ...(exclude ? { exclude } : {}),
-  });
+  // A change that loads nothing (compile.file) makes no version old: no transitions.
+  const system = server.loadedVersions();
+  const r = await checkChange(
+    typeGate(n),
+    loads ? system : system.map((v) => ({ ...v, users: [] })),
+    changed,
+    {
+      oldCode,
+      ...(exclude ? { exclude } : {}),
+    },
+  );
   outcome.oldUsers = r.oldUsers;
   outcome.kill = r.kill;
   return r.verdict;
@@ -189,7 +197,14 @@ function gateOf(
   return async (changed) => {
     for (let attempt = 0; ; attempt++) {
       const before = change?.changes();
-      const verdict = await checkHere(n, changed, options.oldCode, outcome);
+      const verdict = await checkHere(
+        n,
+        changed,
+        options.oldCode,
+        outcome,
+        undefined,
+        change !== undefined,
+      );
       if (change !== undefined && !change.live()) return { ok: false, diagnostics: [] };
       const settled = change === undefined || change.changes() === before;
       if (settled || attempt >= MAX_RECHECKS) return verdict;
@@ -223,11 +238,7 @@ async function compileStep(
       failure: explain({ error: 'nofile' as const }, out.module),
     };
   }
-  if ((out as { error: string }).error === 'write')
-    return {
-      ok: false,
-      failure: { error: 'write', reason: (out as { reason?: unknown }).reason },
-    };
+  if (out.error === 'write') return { ok: false, failure: { error: 'write', reason: out.reason } };
   const failure: CompileFailed = { error: 'compile', diagnostics: out.diagnostics };
   if (outcome.oldUsers.length > 0) failure.oldUsers = outcome.oldUsers;
   return { ok: false, failure };
@@ -573,4 +584,18 @@ export function applyUpgradeDeploy(req: UpgradeDeployRequest): Promise<UpgradeDe
     if (r.oldInUse !== undefined) out.oldInUse = r.oldInUse;
     return out;
   });
+}
+
+// ---- cluster releases (S11) ------------------------------------------------------------------
+
+/**
+ * Starts recording a change a cluster release makes on this node (S11.2,
+ * S10.2 history, origin `cluster`): the member runs it inside its own queued
+ * change; call the returned function with the result when it settles.
+ */
+export function recordClusterChange(
+  kind: ChangeRecord['kind'],
+  modules: readonly string[],
+): (result: unknown) => void {
+  return withOrigin('cluster', () => recordStart(kind, modules));
 }

@@ -13,6 +13,7 @@
  */
 import type { GenServerApi, SupervisorApi, SysApi, UpgradeFn } from './behaviours.js';
 import * as changes from './changes.js';
+import { joinCluster, leaveCluster } from './cluster/member.js';
 import { createCodeApi } from './code/api.js';
 import { externalRefName } from './code/handles.js';
 import { checkNodeName } from './control/paths.js';
@@ -20,6 +21,7 @@ import { badarg, HotcodeError } from './errors.js';
 import * as publicApi from './index.js';
 import {
   currentNode,
+  isStarted,
   processes as processApi,
   server,
   startNode,
@@ -27,7 +29,13 @@ import {
   table,
 } from './node.js';
 import { Pid, type Ref } from './process/pid.js';
-import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
+import type {
+  DownMessage,
+  ExitMessage,
+  ExitReason,
+  Logger,
+  ProcessFacts,
+} from './process/table.js';
 import type {
   CManyResult,
   CompileManyResult,
@@ -43,6 +51,7 @@ import type {
 
 export type {
   AtomicLoadResult,
+  ClusterOptions,
   CManyResult,
   CompileManyResult,
   CompileOk,
@@ -63,6 +72,7 @@ export type {
   StartOptions,
   VersionInfo,
   Versions,
+  WriteFailed,
 } from './types.js';
 export type { DownMessage, ExitMessage, ExitReason, Logger };
 export type {
@@ -104,6 +114,21 @@ export type {
   UpgradeOptions,
   UpgradeResult,
 } from './behaviours.js';
+export type {
+  ChangeSpec,
+  ClusterClient,
+  ClusterDeployError,
+  ClusterDeployOk,
+  ClusterDeployOptions,
+  ClusterDeployResult,
+  ClusterNodeInfo,
+  ClusterNodeOutcome,
+  ClusterPhaseEvent,
+  ClusterRelease,
+  ClusterRollbackOptions,
+} from './cluster/client.js';
+/** Deploys to a group of nodes on NATS JetStream (S11.2): `deploy`, `rollback`, `nodes`, `close`. */
+export { connectCluster } from './cluster/client.js';
 export { Pid, type Ref };
 export {
   type ConnectOptions,
@@ -157,7 +182,15 @@ export async function start(options?: StartOptions): Promise<void> {
       'already_started',
       'start: a node is already running with another name or control options; await stop() first (one node per process)',
     );
+  const wasStarted = isStarted();
   startNode(options, publicApi);
+  // A node of a group loads the group's current release before start resolves (S11.1).
+  try {
+    await joinCluster(options?.cluster, options?.name, wasStarted);
+  } catch (e) {
+    if (!wasStarted) await stopNode();
+    throw e;
+  }
   if (started !== undefined) return;
   started = { key: control.key, listener: undefined };
   if (control.listen === undefined) return;
@@ -168,6 +201,7 @@ export async function start(options?: StartOptions): Promise<void> {
     started.listener = await listen(control.listen);
   } catch (e) {
     started = undefined;
+    await leaveCluster();
     await stopNode();
     throw e;
   }
@@ -215,6 +249,7 @@ export async function stop(): Promise<void> {
   const listener = started?.listener;
   started = undefined;
   await listener?.close();
+  await leaveCluster();
   await stopNode();
 }
 
@@ -229,6 +264,15 @@ export function setLogger(logger: Logger): void {
 
 type AnyFn = (...args: never[]) => unknown;
 
+/** `module.fname/arity` strings, made once each: a process keeps its own only by reference. */
+const mfaNames = new Map<string, string>();
+function mfaName(ref: string, arity: number): string {
+  const key = `${ref}/${arity}`;
+  let name = mfaNames.get(key);
+  if (name === undefined) mfaNames.set(key, (name = key));
+  return name;
+}
+
 function spawnWith(
   what: string,
   opts: { link?: boolean; monitor?: boolean },
@@ -238,8 +282,11 @@ function spawnWith(
   if (typeof fnOrModule === 'function') {
     // An external reference (`spawn(counter.loop, 0)`) shows as `counter.loop/1`, as in Erlang.
     const ref = externalRefName(fnOrModule);
-    const initialCall = ref !== undefined ? `${ref}/${rest.length}` : undefined;
-    return processApi.spawnProcess(fnOrModule, rest, initialCall ? { ...opts, initialCall } : opts);
+    if (ref === undefined) return processApi.spawnProcess(fnOrModule, rest, opts);
+    return processApi.spawnProcess(fnOrModule, rest, {
+      ...opts,
+      initialCall: mfaName(ref, rest.length),
+    });
   }
   // spawn(module, fname, args): resolved in the new process at its first call, so
   // an unknown module or function ends that process with undef, as in Erlang.
@@ -252,7 +299,7 @@ function spawnWith(
   const body = () => (cell.v[fname] as (...a: unknown[]) => unknown)(...args);
   return processApi.spawnProcess(body, [], {
     ...opts,
-    initialCall: `${name}.${fname}/${args.length}`,
+    initialCall: mfaName(`${name}.${fname}`, args.length),
   });
 }
 
@@ -309,15 +356,8 @@ export function run<T>(fn: () => T | Promise<T>): Promise<T> {
   });
 }
 
-export interface ProcessInfo {
-  pid: Pid;
-  status: 'running' | 'waiting' | 'suspended';
-  messageQueueLen: number;
-  registeredName?: string;
-  links: Pid[];
-  monitors: Ref[];
-  trapExit: boolean;
-  initialCall?: string;
+/** What processInfo tells of a live process (S5.6). */
+export interface ProcessInfo extends ProcessFacts {
   /** The versions the process uses (suspended in their code, S4.3). */
   modules: { module: string; version: 'current' | 'old' }[];
 }
@@ -327,7 +367,7 @@ export function processInfo(pid: Pid): ProcessInfo | undefined {
   if (!(pid instanceof Pid)) badarg(`processInfo: expected a Pid, got ${typeof pid}`);
   const p = table.info(pid);
   if (p === undefined) return undefined;
-  return { ...p, modules: server.versionsUsedBy(pid) } as ProcessInfo;
+  return { ...p, modules: server.versionsUsedBy(pid) };
 }
 
 /** Does the process use the old version of `module` (S4.3)? */

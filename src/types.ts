@@ -97,8 +97,18 @@ export interface NoSource {
   error: 'nofile';
 }
 
-export type CompileResult = CompileOk | CompileFailed | NoSource;
-export type CompileManyResult = { modules: CompileOk[] } | CompileFailed | NoSource;
+/**
+ * The object files could not be written (`out` removed, not a directory,
+ * read-only; SPEC S6.8): none was written, and the running code is untouched.
+ */
+export interface WriteFailed {
+  error: 'write';
+  /** What failed and what to check. */
+  reason: string;
+}
+
+export type CompileResult = CompileOk | CompileFailed | NoSource | WriteFailed;
+export type CompileManyResult = { modules: CompileOk[] } | CompileFailed | NoSource | WriteFailed;
 
 export interface CompileOptions {
   /** Run the type gate (S6.2). Default: the node's `typecheck` option (true). */
@@ -113,13 +123,14 @@ export interface CompileOptions {
 }
 
 /** What `c(M)` returns: the load result, or the compile error. */
-export type CResult = LoadResult | CompileFailed | NoSource;
+export type CResult = LoadResult | CompileFailed | NoSource | WriteFailed;
 /** What `c([M1, M2])` returns. */
 export type CManyResult =
   | { modules: string[] }
   | { error: ModuleLoadError[] }
   | CompileFailed
-  | NoSource;
+  | NoSource
+  | WriteFailed;
 
 /**
  * A module handle: a stable object per module name whose properties are the
@@ -153,7 +164,8 @@ export interface StartOptions {
   root?: string;
   /**
    * The node's name (`[A-Za-z0-9_.-]`, at most 64 characters): the node listens
-   * for control connections on the Unix socket `<dir>/<name>.sock` (S9.1).
+   * for control connections on the Unix socket `<dir>/<name>.sock` (S9.1); in a
+   * cluster it names the node in its group (default there `<host>-<pid>`, S11.1).
    */
   name?: string;
   /**
@@ -163,6 +175,11 @@ export interface StartOptions {
   control?: false | ControlOptions;
   /** The shared secret's file (S9.2); default `$HOTCODE_SECRET_FILE`, else `~/.hotcode/secret`. */
   secretFile?: string;
+  /**
+   * Join a group of nodes on NATS JetStream (S11.1): presence by heartbeat,
+   * and the group's current release loaded before `start` resolves.
+   */
+  cluster?: ClusterOptions;
 }
 
 /** A named node's control listener (S9.1): TCP besides the Unix socket. */
@@ -184,4 +201,15 @@ export interface ControlOptions {
    * `<dir>/<name>.log`.
    */
   log?: (line: string) => void;
+}
+
+/** Where a node's group lives (S11.1): NATS servers, the group, credentials if the server wants them. */
+export interface ClusterOptions {
+  /** `nats://host:port`, or several. */
+  servers: string | string[];
+  /** Default `'default'`. */
+  group?: string;
+  user?: string;
+  pass?: string;
+  token?: string;
 }

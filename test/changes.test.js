@@ -23,7 +23,7 @@ import {
 import { deferred, project, writeSource } from './helpers.js';
 
 const p = project();
-const options = { src: p.src, out: p.out, typecheck: false };
+const options = { root: p.dir, src: p.src, out: p.out, typecheck: false };
 before(async () => {
   await start(options);
   setLogger({ error() {} });

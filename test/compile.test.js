@@ -20,7 +20,7 @@ describe('S1.2 object files', () => {
     const text = readFileSync(r.file, 'utf8');
     const header = JSON.parse(text.slice(text.indexOf(' ') + 1, text.indexOf('\n')));
     assert.equal(header.module, 'math');
-    assert.equal(header.format, 1);
+    assert.equal(header.format, 2);
     assert.equal(header.vsn, '1');
     assert.equal(header.md5.length, 32);
     assert.deepEqual([...header.exports].sort(), [

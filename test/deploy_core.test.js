@@ -14,7 +14,7 @@ import { project, writeSource } from './helpers.js';
 
 const p = project();
 const gate = createTypeGate({ root: p.dir, srcDirs: [p.src] });
-before(() => start({ src: p.src, out: p.out, typecheck: false }));
+before(() => start({ root: p.dir, src: p.src, out: p.out, typecheck: false }));
 after(async () => {
   await stop();
   await gate.close();

@@ -27,7 +27,7 @@ after(() => stop());
 
 const header = (fields) => `//hotcode ${JSON.stringify(fields)}\n`;
 const validHeader = (module) => ({
-  format: 1,
+  format: 2,
   module,
   exports: [],
   imports: [],
@@ -49,6 +49,8 @@ describe('S6.8 the loader answers every file with a result', () => {
       badvsn: header({ ...validHeader('badvsn'), vsn: 3 }) + 'return {};\n',
       arrayheader: '//hotcode []\nreturn {};\n',
       notjs: header(validHeader('notjs')) + 'return {;\n',
+      // format 1 expected a killed process's code to throw, not to stop: it would run on
+      oldformat: header({ ...validHeader('oldformat'), format: 1 }) + 'return {};\n',
     };
     for (const [module, text] of Object.entries(cases)) {
       for (const load of [
@@ -85,7 +87,7 @@ describe('S6.8 the loader answers every file with a result', () => {
       import { start, stop, code, spawn, mod } from 'hotcode';
       await start({ src: 'src', out: 'ebin', typecheck: false });
       const map = Buffer.from(JSON.stringify({ version: 3, sources: ['x.ts'], mappings: '!!!!;;,,zz%%' })).toString('base64');
-      const text = '//hotcode ' + JSON.stringify({ format: 1, module: 'weird', exports: ['boom'], imports: [], md5: 'x', vsn: '1', source: '/x.ts' })
+      const text = '//hotcode ' + JSON.stringify({ format: 2, module: 'weird', exports: ['boom'], imports: [], md5: 'x', vsn: '1', source: '/x.ts' })
         + '\\nconst boom = () => { throw new Error("boom"); };\\nreturn { __proto__: __hcV.proto, boom };\\n//# sourceMappingURL=data:application/json;base64,' + map + '\\n';
       const r = code.loadBinary('weird', 'weird.js', text);
       console.log(JSON.stringify(r));

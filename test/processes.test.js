@@ -298,6 +298,22 @@ describe('S5.6 processInfo', () => {
       exit(waiting, 'kill');
     });
   });
+
+  it('names the initial call as Erlang does: module.function/arity', async () => {
+    useFixture(p, 'core/counter_v1.ts', 'counter.ts');
+    const { compile } = await import('../dist/index.js');
+    await compile.file('counter');
+    const byRef = spawn(mod('counter').loop, 0); // an external reference: counter.loop/1
+    const byMfa = spawn('counter', 'loop', [0]);
+    async function worker(_a, _b) {
+      await receive();
+    }
+    const plain = spawn(worker, 1, 2);
+    assert.equal(processInfo(byRef).initialCall, 'counter.loop/1');
+    assert.equal(processInfo(byMfa).initialCall, 'counter.loop/1');
+    assert.equal(processInfo(plain).initialCall, 'worker/2');
+    for (const pid of [byRef, byMfa, plain]) exit(pid, 'kill');
+  });
 });
 
 describe('S0.2 code outside processes', () => {

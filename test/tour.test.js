@@ -23,14 +23,10 @@ function readmeTranscript() {
   return lines;
 }
 
-/**
- * What may differ between two runs: clock times, and the name i() gives a
- * process's initial call (the runtime's to decide: `counter.loop/1`).
- */
+/** What may differ between two runs: clock times. */
 const normalize = (line) =>
   line
     .replace(/\d{1,2}:\d{2}:\d{2}( [AP]M)?/g, 'TIME')
-    .replace(/^(<0\.\d+\.0>\s+)\S*loop\/\d/, '$1LOOP')
     .replace(/\s+/g, ' ')
     .trimEnd();
 

@@ -200,6 +200,64 @@ test('modules form one flat namespace across source directories', async () => {
   }
 });
 
+test('across source directories the resolution rules still hold (module nodenext wants ./helper.js)', async () => {
+  const root = project('two_dirs');
+  writeFileSync(
+    join(root, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { module: 'nodenext', strict: true, skipLibCheck: true } }),
+  );
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ type: 'module' }));
+  const gate = gateFor(root, ['src', 'lib']);
+  try {
+    // main.ts imports './helper.js': found in lib/ by the same rules as in src/
+    const ok = await gate.check({ changed: [source(root, 'main')], loaded: [] });
+    assert.deepEqual(ok, { ok: true, diagnostics: [] });
+    const bare = readFileSync(join(root, 'src', 'main.ts'), 'utf8').replace(
+      './helper.js',
+      './helper',
+    );
+    const r = await gate.check({ changed: [source(root, 'main', bare)], loaded: [] });
+    assert.equal(r.ok, false);
+    // TS2834: "Relative import paths need explicit file extensions in ECMAScript imports…"
+    assert.deepEqual(
+      r.diagnostics.map((d) => [d.line, d.code]),
+      [[1, 2834]],
+    );
+  } finally {
+    await gate.close();
+  }
+});
+
+test('an edit of package.json "type" is seen by the next check (module nodenext)', async () => {
+  const root = project('missing');
+  writeFileSync(
+    join(root, 'src', 'lonely.ts'),
+    'export function hello(): string {\n  return "hi";\n}\n',
+  );
+  writeFileSync(
+    join(root, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { module: 'nodenext', strict: true, verbatimModuleSyntax: true },
+    }),
+  );
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ type: 'module' }));
+  const gate = gateFor(root);
+  try {
+    const esm = await gate.check({ changed: [source(root, 'lonely')], loaded: [] });
+    assert.deepEqual(esm, { ok: true, diagnostics: [] });
+    // Now the file is CommonJS: `export function` is TS1287 under verbatimModuleSyntax.
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ type: 'commonjs', x: 1 }));
+    const cjs = await gate.check({ changed: [source(root, 'lonely')], loaded: [] });
+    assert.equal(cjs.ok, false);
+    assert.deepEqual(
+      cjs.diagnostics.map((d) => [d.line, d.code]),
+      [[1, 1287]],
+    );
+  } finally {
+    await gate.close();
+  }
+});
+
 test("Node's globals type-check in a project with no node_modules and no tsconfig", async () => {
   const root = project('node_globals');
   const gate = gateFor(root);
@@ -306,6 +364,27 @@ test('a missing sibling is a diagnostic (TS2307), and is found once it exists', 
   }
 });
 
+test('warm() readies the checker without counting as a check; the next check sees only the project', async () => {
+  const root = project('adder');
+  const gate = gateFor(root);
+  try {
+    await gate.warm();
+    const stats = await gate.stats();
+    assert.equal(stats.checks, 0);
+    assert.ok(stats.programFiles > 3, `program of ${stats.programFiles} files`);
+    const r = await gate.check({
+      changed: [source(root, 'adder', version('adder.type_error.ts'))],
+      loaded: [],
+    });
+    assert.deepEqual(
+      r.diagnostics.map((d) => [d.file, d.code]),
+      [[join(root, 'src', 'adder.ts'), 2322]],
+    );
+  } finally {
+    await gate.close();
+  }
+});
+
 test('a crashed checker rejects the pending check with typegate_crashed; the next check starts anew', async () => {
   const root = project('adder');
   const gate = gateFor(root);
@@ -359,6 +438,7 @@ test('the checker heap after 1,000 recompiles stays within 20 MB of that after 1
     }
     const stats = await gate.stats();
     assert.equal(stats.gcForced, true);
+    assert.ok(stats.gcs > 0, 'the worker collected its garbage itself between checks');
     const growthMb = (stats.heapUsed - after10) / (1024 * 1024);
     assert.ok(growthMb < 20, `heap grew by ${growthMb.toFixed(1)} MB`);
   } finally {

@@ -94,7 +94,7 @@ describe('S6.4 code.* results', () => {
     assert.deepEqual(code.loadFile('imposter'), { error: 'badfile' });
     writeFileSync(
       join(p.out, 'future.js'),
-      mathText.replace('"format":1', '"format":99').replace('"module":"math"', '"module":"future"'),
+      mathText.replace('"format":2', '"format":99').replace('"module":"math"', '"module":"future"'),
     );
     assert.deepEqual(code.loadFile('future'), { error: 'badfile' });
     writeFileSync(

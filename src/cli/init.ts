@@ -19,7 +19,10 @@ export interface InitReport {
   skipped: string[];
 }
 
-/** The tsconfig.json of a new project: what tsc and the type gate both judge by. */
+/**
+ * The tsconfig.json of a new project: what tsc and the type gate both judge
+ * by (docs/typegate.md says why each setting is there).
+ */
 export const PROJECT_TSCONFIG = {
   compilerOptions: {
     target: 'ES2023',
@@ -30,8 +33,10 @@ export const PROJECT_TSCONFIG = {
     strict: true,
     noEmit: true,
     allowImportingTsExtensions: true,
+    allowJs: true,
     skipLibCheck: true,
     isolatedModules: true,
+    moduleDetection: 'force',
   },
   include: ['src'],
 };

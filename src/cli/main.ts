@@ -44,6 +44,7 @@ import {
 import { startShell, version } from '../shell/index.js';
 import { sourceModules, staleModules } from '../shell/modules.js';
 import { watch } from '../watch/index.js';
+import { clusterMain, isClusterCommand } from './cluster.js';
 import { ConfigError, loadConfig, packageNodeName } from './config.js';
 import { init } from './init.js';
 import { REMOTE_COMMANDS, RemoteUsageError, remoteCommand, targetPositionals } from './remote.js';
@@ -60,6 +61,8 @@ Commands:
                                          directories) to object files; loads nothing
   init [dir]                             make a new project in dir (default: here): package.json,
                                          tsconfig.json, src/ with two modules; overwrites nothing
+  deploy --cluster URL [module…]         deploy to every node of a group (hotcode deploy --cluster
+                                         URL --help); rollback --cluster URL, nodes --cluster URL
 
 Remote control of a named node (a node named by --name, or by hotcode run after package.json):
   remote NAME                            a shell evaluated in the node; q() or Ctrl+D detaches
@@ -200,6 +203,7 @@ interface Settings {
   verbose: boolean;
   /** A configuration file, or a flag that says where the modules are. */
   configured: boolean;
+  cluster?: StartOptions['cluster'];
 }
 
 function settings(values: Record<string, unknown>, command = 'shell'): Settings {
@@ -236,6 +240,8 @@ function settings(values: Record<string, unknown>, command = 'shell'): Settings 
   return {
     start: { root: cfg.root, src, out, path, typecheck },
     name,
+    // run and shell join the configured group (S11.1); compile does not.
+    ...(cfg.cluster ? { cluster: cfg.cluster } : {}),
     watch: values.watch === true,
     oldCode,
     verbose: values.verbose === true,
@@ -291,11 +297,13 @@ function withControl(
   values: Record<string, unknown>,
   defaultName: string | undefined,
 ): StartOptions {
-  if (values['no-control']) return s.start;
+  // run and shell join the configured group (S11.1).
+  const base: StartOptions = s.cluster ? { ...s.start, cluster: s.cluster } : s.start;
+  if (values['no-control']) return base;
   const name = s.name ?? defaultName;
-  if (name === undefined) return s.start;
+  if (name === undefined) return base;
   const secretFile = values['secret-file'] as string | undefined;
-  return { ...s.start, name, ...(secretFile !== undefined ? { secretFile } : {}) };
+  return { ...base, name, ...(secretFile !== undefined ? { secretFile } : {}) };
 }
 
 async function shellCommand(s: Settings, values: Record<string, unknown>): Promise<never> {
@@ -506,6 +514,8 @@ function howToGetNode(): string {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // deploy / rollback / nodes with --cluster URL: a group of nodes (S11.2, cluster.ts).
+  if (isClusterCommand(argv)) await clusterMain(argv);
   let split: ReturnType<typeof splitArgv>;
   let values: Record<string, unknown>;
   let positionals: string[];

@@ -97,7 +97,10 @@ export function createRuntime(
     star(mod) {
       const ns = rt.ns(mod) as Record<string, unknown>;
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(ns)) if (k !== 'default') out[k] = ns[k];
+      // defineProperty, not assignment: an export named __proto__ must stay an own property
+      for (const k of Object.keys(ns))
+        if (k !== 'default')
+          Object.defineProperty(out, k, { value: ns[k], enumerable: true, writable: true });
       return out;
     },
   };

@@ -13,8 +13,14 @@ import { md5 } from '../vocabulary.js';
 
 export { md5 };
 
-/** Bumped when the layout or the linkage the body expects changes. */
-export const FORMAT_VERSION = 1;
+/**
+ * Bumped when the layout or the linkage the body expects changes. 2: a
+ * killed process's compiled code awaits `__hc.k()` (a promise that never
+ * settles) where format 1 expected it to throw, so a format-1 file would let
+ * a killed process run on: it is refused, to be recompiled.
+ */
+export const FORMAT_VERSION = 2;
+const OLDEST_FORMAT = 2;
 const HEADER_PREFIX = '//hotcode ';
 const MAP_PREFIX = '//# sourceMappingURL=data:application/json;base64,';
 
@@ -78,7 +84,9 @@ export function parseObjectFile(text: string, expectedModule: string): ParsedObj
     const badMap = checkMap(map);
     if (badMap !== undefined) return badMap;
   }
-  return { header, body, map };
+  // The loader maps stack traces itself (stacktrace.ts): V8 need not scan the map's long
+  // base64 line (0.6 s of a 0.9 s load for a 12 MB map).
+  return { header, body: at >= 0 ? body.slice(0, at) : body, map };
 }
 
 function checkHeader(header: unknown, expectedModule: string): string | undefined {
@@ -88,6 +96,8 @@ function checkHeader(header: unknown, expectedModule: string): string | undefine
   if (typeof h.format !== 'number') return 'the header has no format version';
   if (h.format > FORMAT_VERSION)
     return `format version ${h.format} is newer than this runtime's (${FORMAT_VERSION}); recompile the module or upgrade hotcode`;
+  if (h.format < OLDEST_FORMAT)
+    return `format version ${h.format} was written by an older hotcode, whose code this runtime cannot keep from running after a kill; recompile the module (c or hotcode compile)`;
   if (h.module !== expectedModule)
     return `the header names module '${String(h.module)}', not '${expectedModule}'`;
   if (!isStringArray(h.exports)) return 'the header has no export list (a list of names)';

@@ -11,7 +11,7 @@
  */
 import type { Diagnostic } from '../types.js';
 import type { GateVerdict } from './index.js';
-import type { SourceText, TypeCheckRequest, TypeGate } from './typegate/index.js';
+import type { SourceText, TransitionSource, TypeCheckRequest, TypeGate } from './typegate/index.js';
 
 /** One loaded version of a running system, as a type check needs it. */
 export interface SystemVersion<P = string> {
@@ -24,12 +24,6 @@ export interface SystemVersion<P = string> {
   source: { file: string; text: string } | undefined;
   /** Processes suspended in its code (S4.3): pids, or their printed form when remote. */
   users: P[];
-}
-
-/** An old version in use that will still run after a change (the type gate's request). */
-export interface TransitionSource extends SourceText {
-  id: string;
-  label: string;
 }
 
 /** Who runs the old versions of `module` that a change would break. */
@@ -98,10 +92,8 @@ export async function checkChange<P>(
     if (v.version !== 'current' || v.source === undefined) continue;
     (names.has(v.module) ? previous : loaded).push({ module: v.module, ...v.source });
   }
-  const request = { changed, loaded, transitions: sources, previous };
-  const verdict = (await gate.check(request as TypeCheckRequest)) as Awaited<
-    ReturnType<TypeGate['check']>
-  > & { brokenTransitions?: string[] };
+  const request: TypeCheckRequest = { changed, loaded, transitions: sources, previous };
+  const verdict = await gate.check(request);
   const out: ChangeCheck<P> = { verdict: { ok: true, diagnostics: [] }, oldUsers: [], kill: [] };
   if ('configError' in verdict) {
     out.verdict = { ok: false, diagnostics: [verdict.configError] };

@@ -3,8 +3,10 @@
  * magic-string rewrites (rewrite.ts) → the object file of objectFile.ts.
  * No type work here: the type gate (typegate/) runs beside it.
  */
+
+import { compileFunction } from 'node:vm';
 import remapping from '@jridgewell/remapping';
-import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
+import { decodedMappings, originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import { type TransformResult, transform } from 'esbuild';
 import { FORMAT_VERSION, formatObjectFile, md5, type ObjectHeader } from '../code/objectFile.js';
 import type { Diagnostic } from '../types.js';
@@ -64,10 +66,12 @@ export async function compileSource(
     category: 'warning' as const,
   }));
 
-  const rw = rewrite(out.code, module);
+  // esbuild's map, decoded once: where it has segments is where the rewrite's map needs them.
+  const esMap = new TraceMap(out.map);
+  const lines = lineStarts(out.code);
+  const rw = rewrite(out.code, module, segmentOffsets(esMap, lines));
   if (rw.problems.length) {
-    const trace = new TraceMap(out.map);
-    const lines = lineStarts(out.code);
+    const trace = esMap;
     return {
       ok: false,
       diagnostics: rw.problems.map((p) => {
@@ -84,9 +88,37 @@ export async function compileSource(
     };
   }
 
-  const map = remapping([rw.map as never, out.map], () => null);
+  // Between synchronous steps that take long on a large module, let the event loop run.
+  const large = out.code.length > LARGE;
+  if (large) await turn();
+  const map = remapping([rw.map as never, esMap], () => null);
   map.sources = [file];
   map.sourcesContent = [source];
+  // An object file that would not load is never written (S6.8).
+  if (large) await turn();
+  const broken = syntaxErrorOf(rw.code, file);
+  if (broken) {
+    const at =
+      broken.line > 0
+        ? originalPositionFor(new TraceMap(map as never), {
+            line: broken.line,
+            column: broken.column,
+          })
+        : undefined;
+    return {
+      ok: false,
+      diagnostics: [
+        {
+          file,
+          line: at?.line ?? 1,
+          column: (at?.column ?? 0) + 1,
+          message: `hotcode compiled this module into code that would not load (${broken.message}), so nothing was written. This is a bug in hotcode's compiler: please report it with this source.`,
+          category: 'error',
+        },
+      ],
+    };
+  }
+  if (large) await turn();
   const sum = md5(source);
   const header: ObjectHeader = {
     format: FORMAT_VERSION,
@@ -110,7 +142,55 @@ export async function compileSource(
   };
 }
 
-function lineStarts(text: string): number[] {
+/**
+ * Does the body parse as the function body the loader makes of it (same
+ * parameters, same V8)? Compiled, not run. Returns the SyntaxError's message
+ * and its 1-based line, 0-based column in the body (line 0 if unknown).
+ */
+export function syntaxErrorOf(
+  body: string,
+  file: string,
+): { message: string; line: number; column: number } | undefined {
+  const filename = `${file} (compiled)`;
+  try {
+    compileFunction(body, LINKAGE_PARAMS, { filename });
+    return undefined;
+  } catch (e) {
+    const err = e as { message?: unknown; stack?: unknown };
+    const message = typeof err.message === 'string' ? err.message : String(e);
+    // V8's stack of a SyntaxError: "file:line", the line, a caret under the column.
+    const stack = typeof err.stack === 'string' ? err.stack.split('\n') : [];
+    const line = stack[0]?.startsWith(`${filename}:`)
+      ? Number(stack[0].slice(filename.length + 1))
+      : 0;
+    const caret = stack[2]?.indexOf('^') ?? -1;
+    return {
+      message: `SyntaxError: ${message}`,
+      line: Number.isInteger(line) ? line : 0,
+      column: Math.max(caret, 0),
+    };
+  }
+}
+
+/** Above this size (esbuild's output, in characters), compileSource yields between its steps. */
+const LARGE = 256 * 1024;
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The parameters of an object file's body (code/server.ts evaluates it with these). */
+const LINKAGE_PARAMS = ['__hc', '__hcV'];
+
+/** The offsets in the generated text at which a source map has segments. */
+export function* segmentOffsets(map: TraceMap, starts: number[]): Iterable<number> {
+  const lines = decodedMappings(map);
+  for (let i = 0; i < lines.length; i++) {
+    const start = starts[i];
+    if (start === undefined) break;
+    for (const seg of lines[i]!) yield start + seg[0]!;
+  }
+}
+
+export function lineStarts(text: string): number[] {
   const starts = [0];
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
   return starts;

@@ -2,12 +2,11 @@
  * compile.file and the compile step of `c` (SPEC S6.1–S6.3): find sources,
  * compile, ask the type gate, write object files all or none.
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CompileOk, Diagnostic } from '../types.js';
+import { SOURCE_EXTENSIONS } from '../vocabulary.js';
 import { type CompiledModule, compileSource } from './compile.js';
-
-const SOURCE_EXTENSIONS = ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs'];
 
 export function findSource(srcDirs: readonly string[], module: string): string | undefined {
   for (const dir of srcDirs)
@@ -34,7 +33,8 @@ export interface CompileRequest {
 export type CompileManyOutcome =
   | { ok: true; compiled: (CompiledModule & { file: string })[]; results: CompileOk[] }
   | { ok: false; error: 'compile'; diagnostics: Diagnostic[] }
-  | { ok: false; error: 'nofile'; module: string };
+  | { ok: false; error: 'nofile'; module: string }
+  | { ok: false; error: 'write'; reason: string };
 
 /** Compiles several modules as one change: all written or none. */
 export async function compileModules(req: CompileRequest): Promise<CompileManyOutcome> {
@@ -58,21 +58,9 @@ export async function compileModules(req: CompileRequest): Promise<CompileManyOu
     if (!verdict.ok) return { ok: false, error: 'compile', diagnostics: verdict.diagnostics };
     extraWarnings.push(...verdict.diagnostics);
   }
-  // Write all or none: temporary files first, then renames.
-  const written: { tmp: string; file: string }[] = [];
-  try {
-    for (const c of compiled) {
-      const file = join(req.outDir, `${c.module}.js`);
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, c.text);
-      written.push({ tmp, file });
-    }
-  } catch (e) {
-    for (const w of written) rmSync(w.tmp, { force: true });
-    throw e;
-  }
-  for (const w of written) renameSync(w.tmp, w.file);
-  const withFiles = compiled.map((c, i) => ({ ...c, file: written[i]!.file }));
+  const written = writeAll(req.outDir, compiled);
+  if ('reason' in written) return { ok: false, error: 'write', reason: written.reason };
+  const withFiles = compiled.map((c, i) => ({ ...c, file: written.files[i]! }));
   return {
     ok: true,
     compiled: withFiles,
@@ -85,4 +73,74 @@ export async function compileModules(req: CompileRequest): Promise<CompileManyOu
       ],
     })),
   };
+}
+
+let tmpSeq = 0;
+
+/**
+ * Writes the object files all or none (S6.1), or says why not (S6.8): each
+ * to a temporary file first, then renamed into place. If a rename fails,
+ * the files already renamed get their previous contents back (kept as hard
+ * links until every rename succeeded). No temporary file is left either way.
+ */
+function writeAll(
+  outDir: string,
+  compiled: readonly CompiledModule[],
+): { files: string[] } | { reason: string } {
+  const steps = compiled.map((c) => {
+    const file = join(outDir, `${c.module}.js`);
+    const tmp = `${file}.${process.pid}.${++tmpSeq}.tmp`;
+    return { c, file, tmp, backup: `${tmp}.old`, hasBackup: false, renamed: false };
+  });
+  let failed: { file: string; error: unknown } | undefined;
+  for (const s of steps) {
+    try {
+      writeFileSync(s.tmp, s.c.text);
+    } catch (error) {
+      failed = { file: s.file, error };
+      break;
+    }
+  }
+  if (failed === undefined) {
+    for (const s of steps) {
+      try {
+        if (steps.length > 1 && existsSync(s.file)) {
+          linkSync(s.file, s.backup);
+          s.hasBackup = true;
+        }
+        renameSync(s.tmp, s.file);
+        s.renamed = true;
+      } catch (error) {
+        failed = { file: s.file, error };
+        break;
+      }
+    }
+  }
+  if (failed !== undefined) {
+    for (const s of steps) {
+      if (!s.renamed) continue;
+      attempt(() => (s.hasBackup ? renameSync(s.backup, s.file) : rmSync(s.file)));
+    }
+  }
+  for (const s of steps) {
+    attempt(() => rmSync(s.tmp, { force: true }));
+    if (s.hasBackup) attempt(() => rmSync(s.backup, { force: true }));
+  }
+  if (failed === undefined) return { files: steps.map((s) => s.file) };
+  const e = failed.error as { code?: unknown; message?: unknown };
+  const why = typeof e.message === 'string' ? e.message : String(failed.error);
+  return {
+    reason:
+      `could not write ${failed.file} (${why}); nothing was written. ` +
+      `Check that the out directory ${outDir} exists, is a directory and is writable.`,
+  };
+}
+
+/** Cleanup that must not turn one failure into another. */
+function attempt(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // nothing more to do: the write already failed, or the file is gone
+  }
 }

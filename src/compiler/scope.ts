@@ -99,6 +99,8 @@ export function resolve(
   program: AnyNode,
   visitor: {
     onRef?: (ref: Reference) => void;
+    /** Every binding the module declares, in any scope. */
+    onDeclare?: (id: AnyNode) => void;
     enter?: (node: AnyNode, parent: AnyNode | undefined, key: string) => void;
     leave?: (node: AnyNode, parent: AnyNode | undefined, key: string) => void;
   },
@@ -108,21 +110,55 @@ export function resolve(
   const declare = (scope: Scope, id: AnyNode, kind: DeclKind, node: AnyNode) => {
     const name = id.name as string;
     scope.names.set(name, { name, kind, node, topLevel: scope === top });
+    visitor.onDeclare?.(id);
   };
 
-  // Hoist `var` and function declarations of a function body (not nested functions).
+  // Hoist the `var` declarations of a function body (not of nested functions).
+  // A `var` is a statement, so only statements are visited, never expressions.
   const hoistVars = (node: AnyNode, scope: Scope) => {
-    const visit = (n: AnyNode) => {
-      if (isFunctionNode(n) || n.type === 'ClassBody') return;
-      if (n.type === 'VariableDeclaration' && n.kind === 'var') {
-        for (const d of n.declarations as AnyNode[])
-          for (const id of patternNames(d.id as AnyNode)) declare(scope, id, 'var', d);
-      }
-      for (const key of Object.keys(n)) {
-        const v = n[key];
-        if (Array.isArray(v)) {
-          for (const c of v) if (isNode(c)) visit(c);
-        } else if (isNode(v)) visit(v);
+    const visit = (n: AnyNode | null | undefined) => {
+      if (!n) return;
+      switch (n.type) {
+        case 'VariableDeclaration':
+          if (n.kind === 'var')
+            for (const d of n.declarations as AnyNode[])
+              for (const id of patternNames(d.id as AnyNode)) declare(scope, id, 'var', d);
+          return;
+        case 'Program':
+        case 'BlockStatement':
+        case 'StaticBlock':
+          for (const s of n.body as AnyNode[]) visit(s);
+          return;
+        case 'IfStatement':
+          visit(n.consequent as AnyNode);
+          visit(n.alternate as AnyNode | null);
+          return;
+        case 'ForStatement':
+          visit(n.init as AnyNode | null);
+          visit(n.body as AnyNode);
+          return;
+        case 'ForInStatement':
+        case 'ForOfStatement':
+          visit(n.left as AnyNode);
+          visit(n.body as AnyNode);
+          return;
+        case 'WhileStatement':
+        case 'DoWhileStatement':
+        case 'LabeledStatement':
+        case 'WithStatement':
+          visit(n.body as AnyNode);
+          return;
+        case 'TryStatement':
+          visit(n.block as AnyNode);
+          visit((n.handler as AnyNode | null)?.body as AnyNode | undefined);
+          visit(n.finalizer as AnyNode | null);
+          return;
+        case 'SwitchStatement':
+          for (const c of n.cases as AnyNode[]) for (const s of c.consequent as AnyNode[]) visit(s);
+          return;
+        case 'ExportNamedDeclaration':
+          visit(n.declaration as AnyNode | null);
+          return;
       }
     };
     visit(node);

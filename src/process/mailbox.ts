@@ -28,9 +28,9 @@ export interface Waiter {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-export class Mailbox {
-  /** The owner is alive; cleared once, when it exits. */
-  alive = true;
+export abstract class Mailbox {
+  /** Is the owner alive? (A dropped receive resolution is for a live owner only.) */
+  abstract get alive(): boolean;
   private items: unknown[] | undefined = undefined;
   private head = 0;
   // The owner's pending receive, if it is blocked in one, kept as bare fields:

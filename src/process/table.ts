@@ -29,6 +29,7 @@ import {
   type FrameCounter,
   hasUsers,
   isUsedBy,
+  KILLED_COUNT,
   killCounters,
   usersOf,
   type VersionToken,
@@ -61,6 +62,16 @@ interface ProcExtra {
   onExit?: ((reason: ExitReason) => void) | undefined;
   /** Set by `sys.suspend` (through the runtime's services) for processInfo. */
   suspended?: boolean;
+  /** Counters of the versions after the first whose async code it ran (frames.ts). */
+  counters?: Map<VersionToken, FrameCounter> | undefined;
+  /** Linked processes; symmetric (both sides hold each other). */
+  links?: Set<Proc> | undefined;
+  /** Monitors this process holds: ref → the monitored process. */
+  monitors?: Map<Ref, Proc> | undefined;
+  /** Monitors on this process: ref → the owner to notify. */
+  monitoredBy?: Map<Ref, Proc> | undefined;
+  trapExit?: boolean;
+  name?: string | undefined;
 }
 
 /**
@@ -73,31 +84,32 @@ export class Proc extends Mailbox implements FrameCounter {
   /** Suspended awaits of `token`'s code in this process; KILLED_COUNT once it died. */
   n = 0;
   token: VersionToken | undefined = undefined;
-  counters: Map<VersionToken, FrameCounter> | undefined = undefined;
-  // The collections below are created on first use: most processes never link.
-  /** Linked processes; symmetric (both sides hold each other). */
-  links: Set<Proc> | undefined = undefined;
-  /** Monitors this process holds: ref → the monitored process. */
-  monitors: Map<Ref, Proc> | undefined = undefined;
-  /** Monitors on this process: ref → the owner to notify. */
-  monitoredBy: Map<Ref, Proc> | undefined = undefined;
-  trapExit = false;
-  name: string | undefined = undefined;
   /** `module.fname/arity`, or the function a plain spawn ran (named lazily). */
   initial: string | Function | undefined = undefined;
+  /** The live processes form a list through their records (the table's, S5.6 `processes()`). */
+  prev: Proc | undefined = undefined;
+  next: Proc | undefined = undefined;
   private x: ProcExtra | undefined = undefined;
   constructor(readonly pid: Pid) {
     super();
+  }
+  /** Alive until it exits: its counter is KILLED_COUNT from then on (frames.ts killCounters). */
+  get alive(): boolean {
+    return this.n !== KILLED_COUNT;
   }
   /** FrameCounter: the process whose count this is. */
   get proc(): Proc {
     return this;
   }
+  // Rare fields, kept in `x` (created on first write).
+  #set<K extends keyof ProcExtra>(k: K, v: ProcExtra[K]): void {
+    if (v !== undefined || this.x !== undefined) (this.x ??= {})[k] = v;
+  }
   get abort(): AbortController | undefined {
     return this.x?.abort;
   }
   set abort(a: AbortController | undefined) {
-    (this.x ??= {}).abort = a;
+    this.#set('abort', a);
   }
   get exitReason(): ExitReason {
     return this.x?.exitReason;
@@ -109,13 +121,49 @@ export class Proc extends Mailbox implements FrameCounter {
     return this.x?.onExit;
   }
   set onExit(f: ((reason: ExitReason) => void) | undefined) {
-    if (f !== undefined || this.x !== undefined) (this.x ??= {}).onExit = f;
+    this.#set('onExit', f);
   }
   get suspended(): boolean {
     return this.x?.suspended === true;
   }
   set suspended(b: boolean) {
-    (this.x ??= {}).suspended = b;
+    this.#set('suspended', b);
+  }
+  get counters(): Map<VersionToken, FrameCounter> | undefined {
+    return this.x?.counters;
+  }
+  set counters(c: Map<VersionToken, FrameCounter> | undefined) {
+    this.#set('counters', c);
+  }
+  get links(): Set<Proc> | undefined {
+    return this.x?.links;
+  }
+  set links(l: Set<Proc> | undefined) {
+    this.#set('links', l);
+  }
+  get monitors(): Map<Ref, Proc> | undefined {
+    return this.x?.monitors;
+  }
+  set monitors(m: Map<Ref, Proc> | undefined) {
+    this.#set('monitors', m);
+  }
+  get monitoredBy(): Map<Ref, Proc> | undefined {
+    return this.x?.monitoredBy;
+  }
+  set monitoredBy(m: Map<Ref, Proc> | undefined) {
+    this.#set('monitoredBy', m);
+  }
+  get trapExit(): boolean {
+    return this.x?.trapExit === true;
+  }
+  set trapExit(b: boolean) {
+    this.#set('trapExit', b || undefined);
+  }
+  get name(): string | undefined {
+    return this.x?.name;
+  }
+  set name(n: string | undefined) {
+    this.#set('name', n);
   }
 }
 
@@ -169,11 +217,6 @@ export interface SpawnOptions {
   onExit?: (reason: ExitReason) => void;
 }
 
-/** What processInfo needs from the code server: which module version a token stands for. */
-export type VersionLabel = (
-  token: VersionToken,
-) => { module: string; version: 'current' | 'old' } | undefined;
-
 /** What the process table knows of a live process (processInfo, S5.6, without `modules`). */
 export interface ProcessFacts {
   pid: Pid;
@@ -196,8 +239,10 @@ interface TimerEntry {
 
 export class ProcessTable {
   readonly #als = new AsyncLocalStorage<Proc>();
-  /** Live processes. */
-  readonly #procs = new Set<Proc>();
+  /** Live processes: a list through their records (prev/next), oldest first. */
+  #first: Proc | undefined = undefined;
+  #last: Proc | undefined = undefined;
+  #count = 0;
   readonly #names = new Map<string, Proc>();
   #nextId = 80;
   #logger: Logger = defaultLogger;
@@ -276,7 +321,11 @@ export class ProcessTable {
     const p = new Proc(new Pid(this.#nextId++));
     p.initial = opts.initialCall ?? fn;
     bindPid(p.pid, p);
-    this.#procs.add(p);
+    p.prev = this.#last;
+    if (this.#last !== undefined) this.#last.next = p;
+    else this.#first = p;
+    this.#last = p;
+    this.#count++;
     if (opts.onExit !== undefined) p.onExit = opts.onExit;
     let ref: Ref | undefined;
     if (parent !== undefined) {
@@ -304,14 +353,14 @@ export class ProcessTable {
    */
   exit(p: Proc, reason: ExitReason): void {
     if (!p.alive) return;
-    p.alive = false;
+    // First: from here on it is dead (alive reads its counter), and awaits of compiled
+    // code that resume later drop their continuation (frames.ts).
+    killCounters(p);
     p.exitReason = reason;
-    this.#procs.delete(p);
+    this.#unlist(p);
     bindPid(p.pid, undefined);
     if (p.name !== undefined) this.#names.delete(p.name);
     p.clear();
-    // Awaits of compiled code that resume later drop their continuation (frames.ts).
-    killCounters(p);
     if (p.monitors !== undefined) {
       for (const [ref, target] of p.monitors) target.monitoredBy?.delete(ref);
       p.monitors = undefined;
@@ -344,6 +393,22 @@ export class ProcessTable {
     // they may still send, spawn or log (S0.2).
     const abort = p.abort;
     if (abort !== undefined) this.#callSafely(() => this.#als.exit(() => abort.abort(reason)));
+  }
+
+  #unlist(p: Proc): void {
+    if (p.prev !== undefined) p.prev.next = p.next;
+    else this.#first = p.next;
+    if (p.next !== undefined) p.next.prev = p.prev;
+    else this.#last = p.prev;
+    p.prev = p.next = undefined;
+    this.#count--;
+  }
+
+  /** The live processes, oldest first. */
+  #live(): Proc[] {
+    const out: Proc[] = [];
+    for (let p = this.#first; p !== undefined; p = p.next) out.push(p);
+    return out;
   }
 
   /** A listener that throws is reported, and the exit goes on. */
@@ -386,7 +451,7 @@ export class ProcessTable {
 
   /** Kills every process and forgets every name and timer (the node stops). */
   reset(): void {
-    this.killAll([...this.#procs], 'killed');
+    this.killAll(this.#live(), 'killed');
     this.#names.clear();
     this.#starting.length = 0;
     for (const t of this.#timers.values()) clearTimeout(t.timer);
@@ -453,12 +518,12 @@ export class ProcessTable {
 
   pids(): Pid[] {
     const out: Pid[] = [];
-    for (const p of this.#procs) out.push(p.pid);
+    for (let p = this.#first; p !== undefined; p = p.next) out.push(p.pid);
     return out;
   }
 
   get count(): number {
-    return this.#procs.size;
+    return this.#count;
   }
 
   /** What processInfo tells of a live process (S5.6), but the versions it uses; undefined if dead. */

@@ -1,10 +1,11 @@
 /**
  * The compiler options the gate checks with: the user's `tsconfig.json` when
- * there is one, strict defaults otherwise, then hotcode's own overrides (the
- * module system is hotcode's, not Node's, and nothing is emitted).
+ * there is one — judged as `tsc --noEmit -p tsconfig.json` would judge it,
+ * module and resolution rules included — and otherwise the settings
+ * `hotcode init` recommends (docs/typegate.md).
  */
 import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 import type { Diagnostic } from '../../types.js';
 import { toDiagnostic } from './diagnostics.js';
@@ -20,17 +21,27 @@ export type ConfigResult =
     }
   | { ok: false; configError: Diagnostic };
 
-/** Used when the project has no tsconfig.json. */
+/**
+ * Used when the project has no tsconfig.json: the options of the
+ * `tsconfig.json` that `hotcode init` writes (docs/typegate.md), where every
+ * source file is a module (SPEC S1.1) and `.js` modules' types are seen by
+ * the `.ts` modules that import them.
+ */
 function defaultOptions(): ts.CompilerOptions {
   return {
-    strict: true,
     target: ts.ScriptTarget.ES2023,
-    lib: ['lib.es2023.d.ts'],
     module: ts.ModuleKind.ESNext,
     moduleResolution: ts.ModuleResolutionKind.Bundler,
-    esModuleInterop: true,
-    skipLibCheck: true,
+    lib: ['lib.es2023.d.ts'],
     types: ['node'],
+    strict: true,
+    noEmit: true,
+    allowImportingTsExtensions: true,
+    allowJs: true,
+    skipLibCheck: true,
+    isolatedModules: true,
+    moduleDetection: ts.ModuleDetectionKind.Force,
+    esModuleInterop: true,
   };
 }
 
@@ -56,24 +67,15 @@ const EMIT_ONLY: readonly (keyof ts.CompilerOptions)[] = [
 ];
 
 /**
- * hotcode compiles every module itself and evaluates it as an ES module, so
- * Node's rules for which file is CommonJS do not apply: the module system is
- * forced to ESNext with bundler resolution (a project configured for
- * NodeNext and without `"type": "module"` would otherwise see its modules as
- * CommonJS). Every file is a module (`moduleDetection: force`), `.js` modules
- * are part of the program so that `.ts` modules importing them see their types
- * (they are only checked when `checkJs` is on), and `./name.ts` specifiers are
- * allowed.
+ * As `tsc --noEmit`: nothing is emitted, so emit-only options are dropped.
+ * Everything else — `module`, `moduleResolution`, `allowImportingTsExtensions`,
+ * `allowJs`, `moduleDetection`, `verbatimModuleSyntax`… — is the project's,
+ * so an import specifier is accepted or refused exactly as `tsc` does.
  */
-function applyHotcodeOptions(options: ts.CompilerOptions): ts.CompilerOptions {
+function forCheckOnly(options: ts.CompilerOptions): ts.CompilerOptions {
   const o: ts.CompilerOptions = { ...options };
   for (const key of EMIT_ONLY) delete o[key];
   o.noEmit = true;
-  o.allowImportingTsExtensions = true;
-  o.allowJs = true;
-  o.module = ts.ModuleKind.ESNext;
-  o.moduleResolution = ts.ModuleResolutionKind.Bundler;
-  o.moduleDetection = ts.ModuleDetectionKind.Force;
   return o;
 }
 
@@ -122,7 +124,7 @@ export function readConfig(root: string): ConfigResult {
   if (!ts.sys.fileExists(file)) {
     return {
       ok: true,
-      options: applyHotcodeOptions(defaultOptions()),
+      options: defaultOptions(),
       declarationFiles: [],
       sources: [],
     };
@@ -144,7 +146,7 @@ export function readConfig(root: string): ConfigResult {
   }
   return {
     ok: true,
-    options: withNodeTypes(applyHotcodeOptions(parsed.options), root),
+    options: withNodeTypes(forCheckOnly(parsed.options), root),
     declarationFiles: parsed.fileNames.filter((f) => /\.d\.[cm]?ts$/.test(f)),
     sources: [file, ...(source.extendedSourceFiles ?? [])],
   };
@@ -160,19 +162,42 @@ function stamp(file: string): string {
 }
 
 /**
- * Re-reads the configuration only when `tsconfig.json` or a file it extends
- * has changed (by mtime and size), so a check costs a few `stat`s, not a parse.
- * `generation` changes whenever the options do.
+ * The `package.json` files whose `"type"` can decide whether a module is ES or
+ * CommonJS (`module: nodenext`, SPEC S6.2): the nearest one above a source
+ * file decides, so every `package.json` path from each source directory up to
+ * the filesystem root (a few `stat`s per check).
+ */
+export function packageJsonFiles(root: string, srcDirs: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const dir of srcDirs) {
+    let d = resolve(root, dir);
+    for (;;) {
+      out.add(join(d, 'package.json'));
+      const up = dirname(d);
+      if (up === d) break;
+      d = up;
+    }
+  }
+  return [...out];
+}
+
+/**
+ * Re-reads the configuration only when `tsconfig.json`, a file it extends or
+ * a `package.json` that decides the module format (`watched`) has changed (by
+ * mtime and size), so a check costs a few `stat`s, not a parse. `generation`
+ * changes whenever the options or those files do.
  */
 export class ConfigCache {
   #root: string;
+  #watched: readonly string[];
   /** The stamps the current result was read under; undefined before the first read. */
   #stamps: Map<string, string> | undefined;
   #result: ConfigResult | undefined;
   generation = 0;
 
-  constructor(root: string) {
+  constructor(root: string, watched: readonly string[] = []) {
     this.#root = root;
+    this.#watched = watched;
   }
 
   get(): ConfigResult {
@@ -182,6 +207,7 @@ export class ConfigCache {
     }
     const file = join(this.#root, 'tsconfig.json');
     const stamps = new Map([[file, stamp(file)]]);
+    for (const f of this.#watched) stamps.set(f, stamp(f));
     const result = readConfig(this.#root);
     if (result.ok) {
       for (const f of result.sources) if (!stamps.has(f)) stamps.set(f, stamp(f));

@@ -4,22 +4,7 @@
  * re-exports what changed).
  */
 import ts from 'typescript';
-
-const IDENTIFIER = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*$/u;
-
-/** Whether `name` can be a module name (SPEC S1.4: a JavaScript identifier). */
-export function isModuleName(name: string): boolean {
-  return IDENTIFIER.test(name);
-}
-
-/**
- * The module a relative specifier names — `'./name'`, `'./name.js'` or
- * `'./name.ts'` — or `undefined` for any other specifier.
- */
-export function flatModuleName(specifier: string): string | undefined {
-  const m = /^\.\/([^/\\]+?)(\.js|\.ts)?$/.exec(specifier);
-  return m && isModuleName(m[1]!) ? m[1] : undefined;
-}
+import { siblingModuleOf } from '../../vocabulary.js';
 
 /** One module's imports of other modules: module name → whether it re-exports from it. */
 export type ModuleDeps = Map<string, boolean>;
@@ -34,7 +19,7 @@ export type ModuleDeps = Map<string, boolean>;
 export function moduleDeps(sf: ts.SourceFile): ModuleDeps {
   const deps: ModuleDeps = new Map();
   const add = (spec: string, reexport: boolean): string | undefined => {
-    const name = flatModuleName(spec);
+    const name = siblingModuleOf(spec);
     if (name !== undefined) deps.set(name, (deps.get(name) ?? false) || reexport);
     return name;
   };
@@ -99,16 +84,8 @@ export function moduleDeps(sf: ts.SourceFile): ModuleDeps {
   return deps;
 }
 
-/**
- * The modules to check when `changed` change: the changed modules, every
- * module that imports one of them, and — through re-export chains — every
- * module that imports a module re-exporting from one of them.
- */
-export function modulesToCheck(
-  changed: Iterable<string>,
-  depsOf: ReadonlyMap<string, ModuleDeps>,
-): Set<string> {
-  /** module → [importer, re-exports?] */
+/** module → the modules that import it, each with whether it re-exports from it. */
+function importersOf(depsOf: ReadonlyMap<string, ModuleDeps>): Map<string, [string, boolean][]> {
   const importers = new Map<string, [string, boolean][]>();
   for (const [importer, deps] of depsOf) {
     for (const [dep, reexport] of deps) {
@@ -117,19 +94,43 @@ export function modulesToCheck(
       list.push([importer, reexport]);
     }
   }
-  const checked = new Set(changed);
-  /** Modules whose exports may have changed: their importers are checked. */
-  const queue = [...checked];
-  const expanded = new Set(queue);
+  return importers;
+}
+
+/** What a change can break: see {@link affectedBy}. */
+export interface Affected {
+  /** The modules to check: the changed ones and every importer of an exporter below. */
+  check: Set<string>;
+  /**
+   * The modules whose exports may differ after the change: the changed ones
+   * and, through re-export chains, every module re-exporting from one of them.
+   * Code that imports one of these can break.
+   */
+  exporters: Set<string>;
+}
+
+/**
+ * The modules to check when `changed` change: the changed modules, every
+ * module that imports one of them, and — through re-export chains — every
+ * module that imports a module re-exporting from one of them.
+ */
+export function affectedBy(
+  changed: Iterable<string>,
+  depsOf: ReadonlyMap<string, ModuleDeps>,
+): Affected {
+  const importers = importersOf(depsOf);
+  const check = new Set(changed);
+  const queue = [...check];
+  const exporters = new Set(queue);
   while (queue.length > 0) {
     const m = queue.pop()!;
     for (const [importer, reexport] of importers.get(m) ?? []) {
-      checked.add(importer);
-      if (reexport && !expanded.has(importer)) {
-        expanded.add(importer);
+      check.add(importer);
+      if (reexport && !exporters.has(importer)) {
+        exporters.add(importer);
         queue.push(importer);
       }
     }
   }
-  return checked;
+  return { check, exporters };
 }

@@ -1,7 +1,9 @@
 /**
  * The type gate (SPEC S6.2): refuses a change whose types do not check — in
- * the changed modules or in the modules that import them — before anything is
- * written or loaded.
+ * the changed modules, in the modules that import them, or in the old
+ * versions that processes still run after the load (the transition) —
+ * before anything is written or loaded. It judges as `tsc --noEmit` would
+ * with the project's `tsconfig.json` (docs/typegate.md).
  *
  * The checker is a warm TypeScript LanguageService in a `worker_thread`; this
  * side only posts sources and receives diagnostics, so a node serving traffic
@@ -19,6 +21,7 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type {
   FromWorker,
+  SourceText,
   ToWorker,
   TypeCheckRequest,
   TypeCheckResult,
@@ -29,6 +32,7 @@ import type {
 
 export type {
   SourceText,
+  TransitionSource,
   TypeCheckRequest,
   TypeCheckResult,
   TypeGateOptions,
@@ -38,17 +42,21 @@ export type {
 export interface TypeGate {
   /**
    * Type-checks the modules of one compile call and the modules they can
-   * break, against the code that will run after the load. Rejects only with
+   * break, against the code that will run after the load, and the old
+   * versions in `req.transitions` against the same code (errors they also
+   * have against `req.previous` are not reported). Rejects only with
    * a {@link TypeGateError}: `typegate_crashed` when the checker died (the
    * next check starts a new one), `typegate_closed` after {@link close}.
    */
   check(req: TypeCheckRequest): Promise<TypeCheckResult>;
   /**
-   * Starts the checker and builds its program from the sources on disk, so
-   * that the first {@link check} is as fast as the later ones (a node can call
-   * this when it starts; without it the first check pays the few hundred ms).
-   * Resolves when the program is built; never rejects (a failure then shows
-   * in the next check).
+   * Starts the checker and brings it to the state a first check leaves it in
+   * — TypeScript loaded, the program built from the sources on disk, a type
+   * checker made with the library declarations resolved, and the checker's
+   * code run once — so that the first {@link check} is as fast as the later
+   * ones (a node or shell calls this when it starts; without it the first
+   * check pays one to two seconds). Resolves when done; never rejects (a
+   * failure then shows in the next check).
    */
   warm(): Promise<void>;
   /** The checker's heap and counters (for benchmarks); starts the worker if needed. */
@@ -87,6 +95,8 @@ interface Running {
 }
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** The checker worker's young generation, MB (`resourceLimits.maxYoungGenerationSizeMb`). */
+const YOUNG_GENERATION_MB = 16;
 
 export function createTypeGate(opts: TypeGateOptions): TypeGate {
   const root = resolve(opts.root);
@@ -120,7 +130,13 @@ export function createTypeGate(opts: TypeGateOptions): TypeGate {
     // nb: a worker inherits the process's execArgv by default, and some
     // flags (`--input-type`, `--eval`-only ones) make it fail to start; the
     // checker needs none of them.
-    const worker = new Worker(WORKER_URL, { workerData: config, execArgv: [] });
+    const worker = new Worker(WORKER_URL, {
+      workerData: config,
+      execArgv: [],
+      // A small young generation: V8's default grows it to 64 MB semi-spaces,
+      // all resident, for no gain in check time (see worker.ts on memory).
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
     worker.unref();
     const r: Running = { worker, pending: new Map(), dead: false };
     worker.on('message', (msg: FromWorker) => {
@@ -133,7 +149,7 @@ export function createTypeGate(opts: TypeGateOptions): TypeGate {
       }
       r.pending.delete(msg.id);
       if (r.pending.size === 0) worker.unref();
-      p.resolve(msg.type === 'result' ? msg.result : msg.stats);
+      p.resolve(msg.type === 'result' ? msg.result : msg.type === 'stats' ? msg.stats : undefined);
     });
     worker.on('error', (err) => die(r, crashed(err.message)));
     worker.on('exit', (code) => die(r, crashed(`exit code ${code}`)));
@@ -141,7 +157,7 @@ export function createTypeGate(opts: TypeGateOptions): TypeGate {
   }
 
   function request<T>(
-    msg: { type: 'check'; req: TypeCheckRequest } | { type: 'stats' },
+    msg: { type: 'check'; req: TypeCheckRequest } | { type: 'stats' } | { type: 'warm' },
   ): Promise<T> {
     if (closed) return Promise.reject(closedError());
     current ??= start();
@@ -163,20 +179,25 @@ export function createTypeGate(opts: TypeGateOptions): TypeGate {
 
   const gate: TypeGate & TypeGateTestSeams = {
     check(req) {
-      if (!req || !Array.isArray(req.changed) || !Array.isArray(req.loaded)) {
-        return Promise.reject(
-          new TypeError('check() expects { changed: SourceText[], loaded: SourceText[] }'),
-        );
-      }
-      const message = {
-        type: 'check' as const,
-        req: { changed: req.changed.map(plain), loaded: req.loaded.map(plain) },
+      const bad = badRequest(req);
+      if (bad) return Promise.reject(new TypeError(bad));
+      const plainReq: TypeCheckRequest = {
+        changed: req.changed.map(plain),
+        loaded: req.loaded.map(plain),
       };
+      if (req.transitions?.length) {
+        plainReq.transitions = req.transitions.map((t) => ({
+          ...plain(t),
+          id: t.id,
+          label: t.label,
+        }));
+        if (req.previous) plainReq.previous = req.previous.map(plain);
+      }
+      const message = { type: 'check' as const, req: plainReq };
       return enqueue(() => request<TypeCheckResult>(message));
     },
     warm() {
-      const message = { type: 'check' as const, req: { changed: [], loaded: [] } };
-      return enqueue(() => request<TypeCheckResult>(message)).then(
+      return enqueue(() => request<void>({ type: 'warm' })).then(
         () => undefined,
         () => undefined,
       );
@@ -196,6 +217,32 @@ export function createTypeGate(opts: TypeGateOptions): TypeGate {
     },
   };
   return gate;
+}
+
+const isSource = (s: unknown): boolean =>
+  typeof s === 'object' &&
+  s !== null &&
+  typeof (s as SourceText).module === 'string' &&
+  typeof (s as SourceText).file === 'string' &&
+  typeof (s as SourceText).text === 'string';
+
+/** Why `req` is not a {@link TypeCheckRequest}, or undefined if it is one. */
+function badRequest(req: TypeCheckRequest): string | undefined {
+  const shape =
+    'check() expects { changed: SourceText[], loaded: SourceText[], transitions?: TransitionSource[], previous?: SourceText[] }';
+  if (!req || !Array.isArray(req.changed) || !Array.isArray(req.loaded)) return shape;
+  if (!req.changed.every(isSource) || !req.loaded.every(isSource))
+    return `${shape}: a SourceText is { module, file, text }, all strings`;
+  if (req.transitions !== undefined) {
+    if (!Array.isArray(req.transitions)) return shape;
+    for (const t of req.transitions) {
+      if (!isSource(t) || typeof t.id !== 'string' || typeof t.label !== 'string')
+        return `${shape}: a TransitionSource is { id, label, module, file, text }, all strings`;
+    }
+  }
+  if (req.previous !== undefined && (!Array.isArray(req.previous) || !req.previous.every(isSource)))
+    return `${shape}: previous holds SourceText { module, file, text }`;
+  return undefined;
 }
 
 /** Only the three fields cross the thread boundary (callers may pass richer objects). */
