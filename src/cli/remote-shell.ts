@@ -80,9 +80,11 @@ export async function remoteShell(node: RemoteNode, opts: RemoteShellOptions): P
       if (busy === 0 || waited > GIVE_UP_MS) clearInterval(watch);
       else if (syncRunning && waited >= SIGNAL_AFTER_MS) {
         clearInterval(watch);
-        try {
-          process.kill(node.info.pid, 'SIGINT');
-        } catch {}
+        // (a pid of 0 or less would signal a whole process group: this terminal's)
+        if (node.info.pid > 0)
+          try {
+            process.kill(node.info.pid, 'SIGINT');
+          } catch {}
       }
     }, 50);
   }
