@@ -44,6 +44,9 @@ const TARGETS = {
   'upgrade.requests_failed': ['<=', 0],
   'watch.edit_to_live_ms': ['<=', 10],
   'watch.edit_to_live_typed_ms': ['<=', 60],
+  'remote.rpc_us': ['<=', 300],
+  'remote.deploy_ms': ['<=', 150],
+  'remote.node_rss_mb': ['<=', 120],
   'cluster.deploy_20_s': ['<=', 2],
   'cluster.switch_spread_ms': ['<=', 1000],
   'cluster.requests_failed': ['<=', 0],
@@ -80,6 +83,9 @@ const NAMED = new Set([
   'genserver.call_per_s',
   'upgrade.pause_ms',
   'upgrade.requests_failed',
+  'remote.rpc_us',
+  'remote.deploy_ms',
+  'remote.node_rss_mb',
   'cluster.deploy_20_s',
   'cluster.switch_spread_ms',
   'cluster.requests_failed',
@@ -208,6 +214,14 @@ if (mayWant(['genserver.', 'upgrade.', 'procs.timer'])) {
     if (typeof m.benchBehaviours !== 'function')
       throw new Error('bench/behaviours.js exports no benchBehaviours()');
     (await m.benchBehaviours()).forEach(add);
+  });
+}
+
+if (mayWant(['remote.'])) {
+  await optional('remote.js', async (m) => {
+    if (typeof m.benchRemote !== 'function')
+      throw new Error('bench/remote.js exports no benchRemote()');
+    (await m.benchRemote()).forEach(add);
   });
 }
 
