@@ -185,13 +185,21 @@ export async function startNode(nats, { name, group = 'default', out, creds = {}
   return node;
 }
 
-/** Starts `n` nodes at once. */
-export function startNodes(nats, n, opts = {}) {
-  return Promise.all(
+/**
+ * Starts `n` nodes at once. If one fails to start, those that did are killed
+ * before the error is thrown: a test's `after` never sees them, and a live
+ * child would keep the test file's process (and the whole run) waiting.
+ */
+export async function startNodes(nats, n, opts = {}) {
+  const started = await Promise.allSettled(
     Array.from({ length: n }, (_, i) =>
       startNode(nats, { ...opts, name: `${opts.prefix ?? 'node'}-${i + 1}` }),
     ),
   );
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed === undefined) return started.map((r) => r.value);
+  for (const r of started) if (r.status === 'fulfilled') await r.value.kill();
+  throw failed.reason;
 }
 
 /** The release each node runs, by asking it. */

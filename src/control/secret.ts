@@ -9,7 +9,16 @@
  * content).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { HotcodeError } from '../errors.js';
@@ -65,19 +74,28 @@ export function readSecret(file?: string): Buffer {
   }
 }
 
+/**
+ * Creates the secret file atomically: written whole under a temporary name,
+ * then hard-linked into place — which fails if something is already there,
+ * so two processes starting at once never see a half-written (empty) secret,
+ * and nothing already at the path is followed or replaced.
+ */
 function create(path: string): void {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    // 'wx': never follows or replaces something already there (another process may win the race).
-    const fd = openSync(path, 'wx', 0o600);
+    const fd = openSync(tmp, 'wx', 0o600);
     try {
       writeSync(fd, randomBytes(32));
     } finally {
       closeSync(fd);
     }
+    linkSync(tmp, path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return; // another process made it first
     throw unreadable(path, e);
+  } finally {
+    rmSync(tmp, { force: true });
   }
 }
 
