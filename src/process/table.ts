@@ -549,6 +549,20 @@ export class ProcessTable {
     return facts;
   }
 
+  /**
+   * The monitors a live process holds and those held on it, each with the
+   * pid on the other side (the observer's process view, S10.2); undefined if dead.
+   */
+  monitorPeers(
+    pid: Pid,
+  ): { monitors: { ref: Ref; pid: Pid }[]; monitoredBy: { ref: Ref; pid: Pid }[] } | undefined {
+    const p = this.lookup(pid);
+    if (p === undefined) return undefined;
+    const side = (m: Map<Ref, Proc> | undefined) =>
+      m === undefined ? [] : [...m].map(([ref, other]) => ({ ref, pid: other.pid }));
+    return { monitors: side(p.monitors), monitoredBy: side(p.monitoredBy) };
+  }
+
   // ---- messages ----------------------------------------------------------------------
 
   /**
