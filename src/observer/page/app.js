@@ -189,6 +189,7 @@
     apply(JSON.parse(e.data));
     banner(undefined);
     byId('live').className = 'live on';
+    setText(byId('live-text'), 'live · 0 s ago');
   });
   events.addEventListener('nodedown', (e) => {
     const { message } = JSON.parse(e.data);
@@ -227,7 +228,12 @@
   const charts = {};
   const COLORS = { a: '#2f6fdb', b: '#e08a1e', c: '#1d8a4e', d: '#8a4fd0' };
 
-  function makeChart(id, series, fmt) {
+  const INTEGER_STEPS = [
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6,
+    1e7, 2e7, 5e7,
+  ];
+
+  function makeChart(id, series, fmt, integer = false) {
     const el = byId(id);
     const opts = {
       width: el.clientWidth,
@@ -263,6 +269,7 @@
           font: '10px system-ui',
           space: 24,
           values: (_u, ticks) => ticks.map(fmt),
+          ...(integer ? { incrs: INTEGER_STEPS } : {}),
         },
       ],
       series: [
@@ -300,11 +307,13 @@
       'chart-procs',
       [{ label: 'processes', color: COLORS.a }],
       short((v) => nf.format(Math.round(v))),
+      true,
     );
     makeChart(
       'chart-msgs',
       [{ label: 'messages/s', color: COLORS.d }],
       short((v) => (v >= 10000 ? `${(v / 1000).toFixed(0)}k` : nf.format(Math.round(v)))),
+      true,
     );
     window.addEventListener('resize', () => {
       for (const [id, c] of Object.entries(charts)) {
@@ -370,6 +379,7 @@
           title: `vsn ${v.vsn}${v.file ? ` · ${v.file}` : ''} · loaded ${stamp(v.loadedAt)}`,
         },
         h('b', null, v.number === undefined ? `vsn ${v.vsn}` : `v${v.number}`),
+        ' ',
         h('span', { class: 'when' }, `loaded ${clock(v.loadedAt)} · ${ago(v.loadedAt, now)}`),
       ),
     ];
