@@ -44,6 +44,8 @@ const TARGETS = {
   'upgrade.requests_failed': ['<=', 0],
   'watch.edit_to_live_ms': ['<=', 10],
   'watch.edit_to_live_typed_ms': ['<=', 60],
+  'observer.update_ms': ['<=', 2000],
+  'observer.node_overhead': ['<=', 1.05],
 };
 
 /**
@@ -77,6 +79,8 @@ const NAMED = new Set([
   'genserver.call_per_s',
   'upgrade.pause_ms',
   'upgrade.requests_failed',
+  'observer.update_ms',
+  'observer.node_overhead',
 ]);
 
 const prefixes = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -203,6 +207,11 @@ if (mayWant(['genserver.', 'upgrade.', 'procs.timer'])) {
       throw new Error('bench/behaviours.js exports no benchBehaviours()');
     (await m.benchBehaviours()).forEach(add);
   });
+}
+
+// Issue 13: the observer, in chromium (bench/observer.js).
+if (mayWant(['observer.'])) {
+  await optional('observer.js', async (m) => (await m.benchObserver()).forEach(add));
 }
 
 // ---- results.json -------------------------------------------------------------------

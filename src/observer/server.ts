@@ -47,6 +47,8 @@ export interface ObserverOptions {
   allowRemote?: boolean;
   /** Offer purge and kill (S10.3). */
   allowDestructive?: boolean;
+  /** How long the node is still watched after the last page closed (default 30 s: a reload reconnects). */
+  lingerMs?: number;
 }
 
 export interface ObserverServer {
@@ -70,7 +72,6 @@ export class ObserverError extends Error {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 const MAX_BODY = 16 * 1024;
-/** How long the node is still watched after the last page closed (a reload reconnects). */
 const LINGER_MS = 30_000;
 /** A client whose stream has this much unsent is skipped until it drains (then sent everything). */
 const SLOW_CLIENT_BYTES = 8 * 1024 * 1024;
@@ -257,7 +258,7 @@ export async function serveObserver(
         unsubscribe?.();
         unsubscribe = undefined;
       }
-    }, LINGER_MS);
+    }, options.lingerMs ?? LINGER_MS);
     linger.unref();
   }
 

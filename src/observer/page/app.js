@@ -210,6 +210,8 @@
   }, 1000);
 
   function apply(s) {
+    // How many snapshots this page has received (tests and benchmarks read it).
+    window.__snapshots = (window.__snapshots ?? 0) + 1;
     if (s.full) samples = [];
     const last = samples.at(-1)?.seq ?? 0;
     for (const x of s.samples) if (x.seq > last) samples.push(x);
