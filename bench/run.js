@@ -46,6 +46,9 @@ const TARGETS = {
   'watch.edit_to_live_typed_ms': ['<=', 60],
   'observer.update_ms': ['<=', 2000],
   'observer.node_overhead': ['<=', 1.05],
+  'cluster.deploy_20_s': ['<=', 2],
+  'cluster.switch_spread_ms': ['<=', 1000],
+  'cluster.requests_failed': ['<=', 0],
 };
 
 /**
@@ -81,6 +84,9 @@ const NAMED = new Set([
   'upgrade.requests_failed',
   'observer.update_ms',
   'observer.node_overhead',
+  'cluster.deploy_20_s',
+  'cluster.switch_spread_ms',
+  'cluster.requests_failed',
 ]);
 
 const prefixes = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -212,6 +218,14 @@ if (mayWant(['genserver.', 'upgrade.', 'procs.timer'])) {
 // Issue 13: the observer, in chromium (bench/observer.js).
 if (mayWant(['observer.'])) {
   await optional('observer.js', async (m) => (await m.benchObserver()).forEach(add));
+}
+
+if (mayWant(['cluster.'])) {
+  await optional('cluster.js', async (m) => {
+    if (typeof m.benchCluster !== 'function')
+      throw new Error('bench/cluster.js exports no benchCluster()');
+    (await m.benchCluster()).forEach(add);
+  });
 }
 
 // ---- results.json -------------------------------------------------------------------

@@ -506,3 +506,17 @@ function writeAll(items: { file: string; text: string }[]): unknown {
     return e;
   }
 }
+
+// ---- cluster releases (S11) ------------------------------------------------------------------
+
+/**
+ * Starts recording a change a cluster release makes on this node (S11.2,
+ * S10.2 history, origin `cluster`): the member runs it inside its own queued
+ * change; call the returned function with the result when it settles.
+ */
+export function recordClusterChange(
+  kind: ChangeRecord['kind'],
+  modules: readonly string[],
+): (result: unknown) => void {
+  return withOrigin('cluster', () => recordStart(kind, modules));
+}

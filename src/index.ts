@@ -13,12 +13,14 @@
  */
 import type { GenServerApi, SupervisorApi, SysApi, UpgradeFn } from './behaviours.js';
 import * as changes from './changes.js';
+import { joinCluster, leaveCluster } from './cluster/member.js';
 import { createCodeApi } from './code/api.js';
 import { externalRefName } from './code/handles.js';
 import { badarg } from './errors.js';
 import * as publicApi from './index.js';
 import {
   currentNode,
+  isStarted,
   processes as processApi,
   server,
   startNode,
@@ -26,7 +28,13 @@ import {
   table,
 } from './node.js';
 import { Pid, type Ref } from './process/pid.js';
-import type { DownMessage, ExitMessage, ExitReason, Logger } from './process/table.js';
+import type {
+  DownMessage,
+  ExitMessage,
+  ExitReason,
+  Logger,
+  ProcessFacts,
+} from './process/table.js';
 import type {
   CManyResult,
   CompileManyResult,
@@ -41,6 +49,7 @@ import type {
 
 export type {
   AtomicLoadResult,
+  ClusterOptions,
   CManyResult,
   CompileManyResult,
   CompileOk,
@@ -102,6 +111,21 @@ export type {
   UpgradeOptions,
   UpgradeResult,
 } from './behaviours.js';
+export type {
+  ChangeSpec,
+  ClusterClient,
+  ClusterDeployError,
+  ClusterDeployOk,
+  ClusterDeployOptions,
+  ClusterDeployResult,
+  ClusterNodeInfo,
+  ClusterNodeOutcome,
+  ClusterPhaseEvent,
+  ClusterRelease,
+  ClusterRollbackOptions,
+} from './cluster/client.js';
+/** Deploys to a group of nodes on NATS JetStream (S11.2): `deploy`, `rollback`, `nodes`, `close`. */
+export { connectCluster } from './cluster/client.js';
 export { Pid, type Ref };
 export { BadArgError, HotcodeError, UndefError } from './errors.js';
 export type { ProcessApi } from './process/api.js';
@@ -137,7 +161,15 @@ export const {
  * `already_started`.
  */
 export async function start(options?: StartOptions): Promise<void> {
+  const wasStarted = isStarted();
   startNode(options, publicApi);
+  // A node of a group loads the group's current release before start resolves (S11.1).
+  try {
+    await joinCluster(options?.cluster, options?.name, wasStarted);
+  } catch (e) {
+    if (!wasStarted) await stopNode();
+    throw e;
+  }
 }
 
 /**
@@ -146,6 +178,7 @@ export async function start(options?: StartOptions): Promise<void> {
  * `{ error: 'stopped' }` and loads nothing (S0.1).
  */
 export async function stop(): Promise<void> {
+  await leaveCluster();
   await stopNode();
 }
 
@@ -252,15 +285,8 @@ export function run<T>(fn: () => T | Promise<T>): Promise<T> {
   });
 }
 
-export interface ProcessInfo {
-  pid: Pid;
-  status: 'running' | 'waiting' | 'suspended';
-  messageQueueLen: number;
-  registeredName?: string;
-  links: Pid[];
-  monitors: Ref[];
-  trapExit: boolean;
-  initialCall?: string;
+/** What processInfo tells of a live process (S5.6). */
+export interface ProcessInfo extends ProcessFacts {
   /** The versions the process uses (suspended in their code, S4.3). */
   modules: { module: string; version: 'current' | 'old' }[];
 }
@@ -270,7 +296,7 @@ export function processInfo(pid: Pid): ProcessInfo | undefined {
   if (!(pid instanceof Pid)) badarg(`processInfo: expected a Pid, got ${typeof pid}`);
   const p = table.info(pid);
   if (p === undefined) return undefined;
-  return { ...p, modules: server.versionsUsedBy(pid) } as ProcessInfo;
+  return { ...p, modules: server.versionsUsedBy(pid) };
 }
 
 /** Does the process use the old version of `module` (S4.3)? */

@@ -162,4 +162,22 @@ export interface StartOptions {
   typecheck?: boolean;
   /** Project root used for tsconfig lookup and relative paths (default: `process.cwd()`). */
   root?: string;
+  /** The node's name (`[A-Za-z0-9_.-]`, at most 64): in a cluster, default `<host>-<pid>`. */
+  name?: string;
+  /**
+   * Join a group of nodes on NATS JetStream (S11.1): presence by heartbeat,
+   * and the group's current release loaded before `start` resolves.
+   */
+  cluster?: ClusterOptions;
+}
+
+/** Where a node's group lives (S11.1): NATS servers, the group, credentials if the server wants them. */
+export interface ClusterOptions {
+  /** `nats://host:port`, or several. */
+  servers: string | string[];
+  /** Default `'default'`. */
+  group?: string;
+  user?: string;
+  pass?: string;
+  token?: string;
 }

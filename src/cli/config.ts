@@ -11,6 +11,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { ClusterOptions } from '../types.js';
 
 export interface ProjectConfig {
   /** The directory of the configuration file (or the working directory when there is none). */
@@ -21,6 +22,8 @@ export interface ProjectConfig {
   out?: string;
   path?: string[];
   typecheck?: boolean;
+  /** The group this project's nodes join (S11.1): `{ servers, group?, user?, pass?, token? }`. */
+  cluster?: ClusterOptions;
 }
 
 /** A configuration file that cannot be used: says which file, where, and what is wrong. */
@@ -107,14 +110,14 @@ function validate(value: unknown, file: string, root: string): ProjectConfig {
       'the configuration must be an object: { "src", "out", "path", "typecheck" }',
     );
   const v = value as Record<string, unknown>;
-  const known = new Set(['src', 'out', 'path', 'typecheck', '$schema']);
+  const known = new Set(['src', 'out', 'path', 'typecheck', 'cluster', '$schema']);
   for (const k of Object.keys(v))
     if (!known.has(k))
       throw new ConfigError(
         file,
         undefined,
         undefined,
-        `unknown field "${k}" (known: src, out, path, typecheck)`,
+        `unknown field "${k}" (known: src, out, path, typecheck, cluster)`,
       );
   const dirs = (k: string): string[] | undefined => {
     const x = v[k];
@@ -144,5 +147,36 @@ function validate(value: unknown, file: string, root: string): ProjectConfig {
       throw new ConfigError(file, undefined, undefined, '"typecheck" must be true or false');
     cfg.typecheck = v.typecheck;
   }
+  if (v.cluster !== undefined) cfg.cluster = clusterField(v.cluster, file);
   return cfg;
+}
+
+/** `"cluster": { "servers": "nats://…", "group": "web", "user", "pass", "token" }` (S11.1). */
+function clusterField(x: unknown, file: string): ClusterOptions {
+  const bad = (what: string) =>
+    new ConfigError(
+      file,
+      undefined,
+      undefined,
+      `"cluster" ${what}: { "servers": "nats://host:4222", "group": "default" }`,
+    );
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) throw bad('must be an object');
+  const c = x as Record<string, unknown>;
+  for (const k of Object.keys(c))
+    if (!['servers', 'group', 'user', 'pass', 'token'].includes(k))
+      throw bad(`has an unknown field "${k}"`);
+  const servers = typeof c.servers === 'string' ? [c.servers] : c.servers;
+  if (
+    !Array.isArray(servers) ||
+    servers.length === 0 ||
+    !servers.every((s) => typeof s === 'string' && s !== '')
+  )
+    throw bad('needs "servers", a NATS URL or a list of them');
+  const out: ClusterOptions = { servers: servers as string[] };
+  for (const k of ['group', 'user', 'pass', 'token'] as const) {
+    if (c[k] === undefined) continue;
+    if (typeof c[k] !== 'string') throw bad(`"${k}" must be a string`);
+    out[k] = c[k] as string;
+  }
+  return out;
 }

@@ -41,6 +41,7 @@ import {
 import { startShell, version } from '../shell/index.js';
 import { sourceModules, staleModules } from '../shell/modules.js';
 import { watch } from '../watch/index.js';
+import { clusterMain, isClusterCommand } from './cluster.js';
 import { ConfigError, loadConfig } from './config.js';
 import { init } from './init.js';
 
@@ -56,6 +57,8 @@ Commands:
                                          directories) to object files; loads nothing
   init [dir]                             make a new project in dir (default: here): package.json,
                                          tsconfig.json, src/ with two modules; overwrites nothing
+  deploy --cluster URL [module…]         deploy to every node of a group (hotcode deploy --cluster
+                                         URL --help); rollback --cluster URL, nodes --cluster URL
 
 Options:
   --src <dir>        source directory (repeatable; default: src)
@@ -148,6 +151,7 @@ interface Settings {
   verbose: boolean;
   /** A configuration file, or a flag that says where the modules are. */
   configured: boolean;
+  cluster?: StartOptions['cluster'];
 }
 
 function settings(values: Record<string, unknown>): Settings {
@@ -176,6 +180,8 @@ function settings(values: Record<string, unknown>): Settings {
     );
   return {
     start: { root: cfg.root, src, out, path, typecheck },
+    // run and shell join the configured group (S11.1); compile does not.
+    ...(cfg.cluster ? { cluster: cfg.cluster } : {}),
     watch: values.watch === true,
     oldCode,
     verbose: values.verbose === true,
@@ -227,7 +233,7 @@ async function makeStale(s: Settings, report: (line: string) => void): Promise<v
 
 async function shellCommand(s: Settings): Promise<never> {
   requireProject(s);
-  await start(s.start);
+  await start(s.cluster ? { ...s.start, cluster: s.cluster } : s.start);
   // The first type check loads TypeScript (~1.5 s): do it while the user types.
   void services.warmTypeGate().catch(() => {});
   const out = createStyle(wantsColor(process.stdout));
@@ -271,7 +277,7 @@ async function runCommand(s: Settings, positionals: string[], args: string[]): P
       'run needs a module and a function: hotcode run <module> <function> [args…]',
     );
   requireProject(s);
-  await start(s.start);
+  await start(s.cluster ? { ...s.start, cluster: s.cluster } : s.start);
   await makeStale(s, (line) => process.stderr.write(`${line}\n`));
   // Unknown module or function: one line, as Erlang's `erl -run` reports undef.
   const loaded = code.ensureLoaded(module);
@@ -427,6 +433,8 @@ function howToGetNode(): string {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // deploy / rollback / nodes with --cluster URL: a group of nodes (S11.2, cluster.ts).
+  if (isClusterCommand(argv)) await clusterMain(argv);
   let split: ReturnType<typeof splitArgv>;
   let values: Record<string, unknown>;
   let positionals: string[];

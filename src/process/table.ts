@@ -217,11 +217,6 @@ export interface SpawnOptions {
   onExit?: (reason: ExitReason) => void;
 }
 
-/** What processInfo needs from the code server: which module version a token stands for. */
-export type VersionLabel = (
-  token: VersionToken,
-) => { module: string; version: 'current' | 'old' } | undefined;
-
 /** What the process table knows of a live process (processInfo, S5.6, without `modules`). */
 export interface ProcessFacts {
   pid: Pid;
