@@ -198,11 +198,13 @@ export async function serveObserver(
 
   // ---- the node's snapshots, to every page ------------------------------------------------
 
-  function merge(s: Snapshot): void {
+  /** Takes in a snapshot; true when the samples began afresh (a new subscription, a restarted node). */
+  function merge(s: Snapshot): boolean {
     const samples = state ? state.samples : [];
     const last = samples.at(-1)?.seq ?? 0;
-    // A node restarted under the same name starts its samples afresh.
-    const fresh = s.samples.length > 0 && s.samples[0]!.seq <= last ? [] : samples;
+    // A new subscription sends all the node's samples; a restarted node numbers them from 1.
+    const restart = s.samples.length > 0 && s.samples[0]!.seq <= last;
+    const fresh = restart ? [] : samples;
     for (const x of s.samples) if (x.seq > (fresh.at(-1)?.seq ?? 0)) fresh.push(x);
     if (fresh.length > SAMPLES_KEPT) fresh.splice(0, fresh.length - SAMPLES_KEPT);
     state = {
@@ -213,6 +215,7 @@ export async function serveObserver(
       trees: s.trees,
       history: s.history ?? state?.history ?? [],
     };
+    return restart;
   }
 
   function send(c: Client, event: string, data: unknown): void {
@@ -231,10 +234,10 @@ export async function serveObserver(
 
   function onSnapshot(s: Snapshot): void {
     nodeError = undefined;
-    merge(s);
+    const restart = merge(s);
     const update = { full: false, ...s, samples: s.samples };
     for (const c of clients) {
-      if (c.stale && c.res.writableLength === 0) sendFull(c);
+      if (restart || (c.stale && c.res.writableLength === 0)) sendFull(c);
       else send(c, 'snapshot', update);
     }
   }
@@ -263,6 +266,8 @@ export async function serveObserver(
   }
 
   void source.closed.then(() => onError(new Error(`the connection to node ${source.name} ended`)));
+  // The node starts sampling itself now, so that the charts have history when a page opens.
+  source.snapshot({ since: Number.MAX_SAFE_INTEGER, processLimit: 1 }).catch(() => {});
 
   // ---- requests ---------------------------------------------------------------------------
 

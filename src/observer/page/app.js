@@ -65,7 +65,9 @@
   }
   function ago(t, now) {
     const s = Math.max(0, Math.round((now - t) / 1000));
-    return s < 60 ? `${s} s ago` : `${duration(s * 1000)} ago`;
+    if (s < 60) return `${s} s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    return `${duration(s * 1000).replace(/ \d+ (min|h)$/, '')} ago`;
   }
   const plural = (n, one, many = `${one}es`) => `${num(n)} ${n === 1 ? one : many}`;
   const pidNumber = (p) => Number(/^<\d+\.(\d+)\.\d+>$/.exec(p)?.[1] ?? 0);
@@ -431,7 +433,7 @@
         );
         setContent(
           cur,
-          JSON.stringify([m.current, Math.floor((now - (m.current?.loadedAt ?? 0)) / 1000)]),
+          JSON.stringify([m.current, ago(m.current?.loadedAt ?? 0, now)]),
           versionCell(m.current, now),
         );
         setContent(
@@ -440,7 +442,7 @@
             m.old?.number,
             m.old?.vsn,
             m.old?.loadedAt,
-            Math.floor((now - (m.old?.loadedAt ?? 0)) / 1000),
+            ago(m.old?.loadedAt ?? 0, now),
           ]),
           versionCell(m.old, now),
         );
@@ -495,7 +497,17 @@
         out.push(h('button', { class: 'purge danger', onclick: () => purge(m.module) }, 'Purge'));
     }
     if (m.modified && (n === 0 || destructive))
-      out.push(h('button', { class: 'load', onclick: () => load(m.module) }, 'Load new version'));
+      out.push(
+        h(
+          'button',
+          {
+            class: 'load',
+            title: 'load the newer object file from the code path',
+            onclick: () => load(m.module),
+          },
+          'Load',
+        ),
+      );
     return h('div', { class: 'actions' }, out);
   }
 
@@ -830,7 +842,7 @@
                     : null,
                 ]
               : [
-                  h('span', null, `${plural(d.messageQueueLen, 'message')} queued  `),
+                  h('span', null, `${plural(d.messageQueueLen, 'message', 'messages')} queued  `),
                   h(
                     'button',
                     {
@@ -887,7 +899,7 @@
               c.pid
                 ? h('span', { class: 'mono pid' }, c.pid)
                 : h('span', { class: 'pid notrunning' }, 'not running'),
-              h('span', { class: 'mono' }, c.name ?? c.initialCall ?? ''),
+              h('span', { class: 'mono what' }, c.name ?? c.initialCall ?? ''),
               h('span', { class: 'kind' }, c.restart),
               destructive && c.pid
                 ? h(
