@@ -332,6 +332,15 @@ describe('the observer in a browser (S10)', { skip: SKIP }, () => {
         { 'Content-Type': 'application/json', 'X-CSRF-Token': 'not-the-token' },
       );
       assert.equal(wrong.status, 403);
+      const inspect = await page.evaluate(async (pid) => {
+        const r = await fetch('/api/inspect', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ view: 'x', inspect: [{ pid, mailbox: true }] }),
+        });
+        return r.status;
+      }, String(pid));
+      assert.equal(inspect, 403, 'asking for a mailbox needs the token too');
       assert.ok(isProcessAlive(pid), 'the process lives');
       assert.ok(code.checkOldCode('room_d'), 'the old version is still there');
       // The same request with the page's token is carried out (so the refusals above were the token's).

@@ -10,6 +10,9 @@
  *   line in the node's control log, however long the page stays open. `sub`
  *   is the client's number for it (events can then never arrive before the
  *   client knows their number).
+ * - `observer.inspect { sub, inspect: [{ pid, mailbox? }] }` → whether the
+ *   subscription exists: its snapshots describe those processes in
+ *   `details` (the rows open on the pages), starting with one sent now.
  * - `observer.act { action }` → an {@link ActionResult}. Whether destructive
  *   actions are allowed is the observer's decision (S10.3): a client that
  *   holds the node's secret may already do anything (`eval`).
@@ -17,7 +20,9 @@
  * The observer's code is loaded on the first of these commands: a node that
  * is never observed never loads it.
  */
-import type { Action, ActionResult, Snapshot, SnapshotOptions } from './types.js';
+
+import type { Subscription } from './index.js';
+import type { Action, ActionResult, Inspection, Snapshot, SnapshotOptions } from './types.js';
 
 /** What the observer's commands need of a control connection (control/commands.ts CommandContext). */
 export interface ObserverContext {
@@ -33,7 +38,7 @@ const BACKLOG_BYTES = 4 * 1024 * 1024;
 /** Subscriptions per connection at most. */
 const MAX_SUBSCRIPTIONS = 16;
 
-const subscriptionsOf = new WeakMap<ObserverContext, Map<number, { close(): void }>>();
+const subscriptionsOf = new WeakMap<ObserverContext, Map<number, Subscription>>();
 
 function badarg(message: string): Error {
   return Object.assign(new Error(message), { code: 'badarg' });
@@ -46,12 +51,22 @@ function snapshotOptions(args: Args, what: string): SnapshotOptions {
       throw badarg(`${what}: since must be a non-negative number`);
     o.since = args.since;
   }
+  if (args.inspect !== undefined) o.inspect = inspections(args.inspect, what);
   if (args.processLimit !== undefined) {
     if (!Number.isInteger(args.processLimit) || (args.processLimit as number) < 1)
       throw badarg(`${what}: processLimit must be a positive integer`);
     o.processLimit = args.processLimit as number;
   }
   return o;
+}
+
+function inspections(x: unknown, what: string): Inspection[] {
+  if (!Array.isArray(x)) throw badarg(`${what}: inspect must be a list of { pid, mailbox? }`);
+  return x.map((i) => {
+    const pid = (i as { pid?: unknown } | null)?.pid;
+    if (typeof pid !== 'string') throw badarg(`${what}: each inspection names a pid (printed)`);
+    return { pid, mailbox: (i as { mailbox?: unknown }).mailbox === true };
+  });
 }
 
 function subId(args: Args, what: string): number {
@@ -72,7 +87,7 @@ export const OBSERVER_COMMANDS: Record<string, (args: Args, ctx: ObserverContext
     const options = snapshotOptions(args, 'observer.subscribe');
     let subs = subscriptionsOf.get(ctx);
     if (subs === undefined) {
-      const all = new Map<number, { close(): void }>();
+      const all = new Map<number, Subscription>();
       subs = all;
       subscriptionsOf.set(ctx, all);
       ctx.cleanups.push(() => {
@@ -91,6 +106,14 @@ export const OBSERVER_COMMANDS: Record<string, (args: Args, ctx: ObserverContext
     });
     subs.set(id, sub);
     return { sub: id };
+  },
+
+  'observer.inspect'(args, ctx): boolean {
+    const id = subId(args, 'observer.inspect');
+    const sub = subscriptionsOf.get(ctx)?.get(id);
+    if (sub === undefined) return false;
+    sub.inspect(inspections(args.inspect, 'observer.inspect'));
+    return true;
   },
 
   'observer.unsubscribe'(args, ctx): boolean {

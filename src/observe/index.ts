@@ -26,6 +26,8 @@ import {
   type Action,
   type ActionResult,
   type HistoryEntry,
+  INSPECT_MAX,
+  type Inspection,
   MAILBOX_PREVIEW,
   type ModuleRow,
   PROCESS_LIMIT,
@@ -365,6 +367,15 @@ export async function collectSnapshot(
     processes: { total: all.size, rows, limit },
     trees: await supervisionTrees(all),
   };
+  if (options.inspect !== undefined && options.inspect.length > 0) {
+    const details: ProcessDetail[] = [];
+    for (const x of options.inspect.slice(0, INSPECT_MAX)) {
+      const pid = pidArg(x.pid);
+      const d = pid === undefined ? undefined : inspect(pid, x.mailbox === true);
+      if (d !== undefined) details.push(d);
+    }
+    snapshot.details = details;
+  }
   const key = historyKey();
   if (cursor === undefined || cursor.historyKey !== key) snapshot.history = historyEntries();
   if (cursor) {
@@ -382,6 +393,8 @@ export const SNAPSHOT_MS = 1000;
 /** A subscriber's stream of snapshots; `poke` takes the next one now (after an action). */
 export interface Subscription {
   poke(): void;
+  /** Which processes its snapshots describe in `details` (the rows open on its pages); takes one now. */
+  inspect(list: readonly Inspection[]): void;
   close(): void;
 }
 
@@ -401,6 +414,7 @@ export function subscribe(
   onError: (e: unknown) => void = () => {},
   intervalMs = SNAPSHOT_MS,
 ): Subscription {
+  let opts = options;
   const cursor: SnapshotCursor = { since: options.since ?? 0 };
   let timer: NodeJS.Timeout | undefined;
   let busy = false;
@@ -420,7 +434,7 @@ export function subscribe(
     clearTimeout(timer);
     const before = { ...cursor };
     try {
-      const s = await collectSnapshot(name, options, cursor);
+      const s = await collectSnapshot(name, opts, cursor);
       // Not delivered: the next one carries these samples and history again.
       if (!closed && deliver(s) === false) Object.assign(cursor, before);
     } catch (e) {
@@ -437,6 +451,10 @@ export function subscribe(
   }
   const sub: Subscription = {
     poke: () => void run(),
+    inspect(list) {
+      opts = { ...opts, inspect: list.slice(0, INSPECT_MAX).map((x) => ({ ...x })) };
+      void run();
+    },
     close() {
       closed = true;
       clearTimeout(timer);

@@ -122,6 +122,15 @@ export interface Snapshot {
   trees: TreeNode[];
   /** The last code changes, oldest first; absent when unchanged since the subscriber's last snapshot. */
   history?: HistoryEntry[];
+  /** The processes the options asked to inspect (those still alive). */
+  details?: ProcessDetail[];
+}
+
+/** A process whose row is open on a page: its detail comes with every snapshot. */
+export interface Inspection {
+  pid: string;
+  /** Its mailbox too (opt-in: messages may hold private data). */
+  mailbox?: boolean;
 }
 
 export interface SnapshotOptions {
@@ -129,6 +138,8 @@ export interface SnapshotOptions {
   since?: number;
   /** How many process rows at most (default {@link PROCESS_LIMIT}). */
   processLimit?: number;
+  /** Processes to describe in `details` (at most {@link INSPECT_MAX}). */
+  inspect?: Inspection[];
 }
 
 /** The page's actions. `purge`, `load` of a module whose old code is in use, and `kill` are destructive. */
@@ -164,6 +175,8 @@ export interface ProcessDetail extends ProcessRow {
 export const PROCESS_LIMIT = 500;
 /** Processes in old code listed per module (all are counted). */
 export const USERS_LISTED = 1000;
+/** Processes inspected per snapshot at most. */
+export const INSPECT_MAX = 20;
 /** Messages shown in a mailbox preview. */
 export const MAILBOX_PREVIEW = 20;
 /** Seconds of samples kept: the charts' 10 minutes. */

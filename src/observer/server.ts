@@ -35,8 +35,8 @@ import type {
   Snapshot,
   TreeNode,
 } from '../observe/types.js';
-import { SAMPLES_KEPT } from '../observe/types.js';
-import type { ObserverSource } from './source.js';
+import { INSPECT_MAX, type Inspection, SAMPLES_KEPT } from '../observe/types.js';
+import type { ObserverSource, SourceSubscription } from './source.js';
 
 export interface ObserverOptions {
   /** Where the page is served: 127.0.0.1 unless `allowRemote`. */
@@ -178,7 +178,9 @@ export async function serveObserver(
   const sessions = new Map<string, Session>();
   const clients = new Set<Client>();
   let state: State | undefined;
-  let unsubscribe: (() => void) | undefined;
+  let subscription: SourceSubscription | undefined;
+  /** The rows open on each page (by the page's view id), whose details the node sends. */
+  const views = new Map<string, Inspection[]>();
   let linger: NodeJS.Timeout | undefined;
   let nodeError: string | undefined;
   let port = options.port ?? 4848;
@@ -247,19 +249,33 @@ export async function serveObserver(
     for (const c of clients) send(c, 'nodedown', { message: e.message });
   }
 
+  /** Every page's open rows, as one list (a pid once; its mailbox if any page asked). */
+  function inspections(): Inspection[] {
+    const all = new Map<string, Inspection>();
+    for (const list of views.values())
+      for (const x of list) {
+        const had = all.get(x.pid);
+        all.set(x.pid, { pid: x.pid, mailbox: had?.mailbox === true || x.mailbox === true });
+      }
+    return [...all.values()].slice(0, INSPECT_MAX);
+  }
+
   function watchNode(): void {
     clearTimeout(linger);
     linger = undefined;
-    if (unsubscribe === undefined) unsubscribe = source.subscribe(onSnapshot, onError);
+    if (subscription === undefined) {
+      const list = inspections();
+      subscription = source.subscribe(onSnapshot, onError, list.length ? { inspect: list } : {});
+    }
   }
 
   function unwatchLater(): void {
-    if (clients.size > 0 || unsubscribe === undefined) return;
+    if (clients.size > 0 || subscription === undefined) return;
     clearTimeout(linger);
     linger = setTimeout(() => {
       if (clients.size === 0) {
-        unsubscribe?.();
-        unsubscribe = undefined;
+        subscription?.close();
+        subscription = undefined;
       }
     }, options.lingerMs ?? LINGER_MS);
     linger.unref();
@@ -372,7 +388,12 @@ export async function serveObserver(
     }
   }
 
-  async function action(req: IncomingMessage, res: ServerResponse): Promise<undefined> {
+  /**
+   * The checks of every POST (S10.3): the session, an Origin (checked by
+   * wellAddressed), the session's CSRF token, a JSON body. The parsed body,
+   * or undefined when it answered with the refusal.
+   */
+  async function postBody(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const session = sessionOf(req);
     if (session === undefined) return refuse(res, 403, 'no session: open the observer link again');
     if (req.headers.origin === undefined)
@@ -381,15 +402,44 @@ export async function serveObserver(
     if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf))
       return refuse(res, 403, 'missing or wrong CSRF token');
     if (!/^application\/json\b/.test(req.headers['content-type'] ?? ''))
-      return refuse(res, 403, 'an action is sent as application/json');
+      return refuse(res, 403, 'a request is sent as application/json');
     const body = await readBody(req);
     if (body === undefined) return json(res, 413, { ok: false, error: 'too_large', message: '' });
-    let a: unknown;
     try {
-      a = JSON.parse(body);
+      return JSON.parse(body) ?? null;
     } catch {
       return json(res, 400, { ok: false, error: 'badarg', message: 'the body is not JSON' });
     }
+  }
+
+  /** A page's open rows: `{ view, inspect: [{ pid, mailbox? }] }`. */
+  async function inspectRequest(req: IncomingMessage, res: ServerResponse): Promise<undefined> {
+    const x = (await postBody(req, res)) as { view?: unknown; inspect?: unknown } | undefined;
+    if (x === undefined) return undefined;
+    const list = x?.inspect;
+    if (
+      typeof x?.view !== 'string' ||
+      x.view.length > 64 ||
+      !Array.isArray(list) ||
+      list.length > INSPECT_MAX ||
+      !list.every((i) => typeof i?.pid === 'string' && i.pid.length <= 40)
+    )
+      return json(res, 400, {
+        ok: false,
+        error: 'badarg',
+        message: 'expected { view, inspect: [{ pid, mailbox? }] }',
+      });
+    views.set(
+      x.view,
+      list.map((i) => ({ pid: i.pid as string, mailbox: i.mailbox === true })),
+    );
+    subscription?.inspect(inspections());
+    return json(res, 200, { ok: true });
+  }
+
+  async function action(req: IncomingMessage, res: ServerResponse): Promise<undefined> {
+    const a = await postBody(req, res);
+    if (a === undefined) return undefined;
     if (!validAction(a))
       return json(res, 400, { ok: false, error: 'badarg', message: 'not an action' });
     if (destructive(a) && !allowDestructive)
@@ -420,6 +470,7 @@ export async function serveObserver(
     res.write('retry: 2000\n\n');
     const c: Client = { res, stale: false };
     clients.add(c);
+    const view = new URL(req.url ?? '/', 'http://observer').searchParams.get('view');
     const beat = setInterval(() => res.write(': beat\n\n'), 15_000);
     res.on('drain', () => {
       if (c.stale) sendFull(c);
@@ -427,6 +478,7 @@ export async function serveObserver(
     req.on('close', () => {
       clearInterval(beat);
       clients.delete(c);
+      if (view !== null && views.delete(view)) subscription?.inspect(inspections());
       unwatchLater();
     });
     sendFull(c);
@@ -439,6 +491,12 @@ export async function serveObserver(
     const bad = wellAddressed(req);
     if (bad !== undefined) return refuse(res, 403, bad);
     const url = new URL(req.url ?? '/', 'http://observer');
+    if (req.method === 'POST' && url.pathname === '/api/inspect') {
+      inspectRequest(req, res).catch((e) =>
+        json(res, 500, { ok: false, error: 'internal', message: String(e) }),
+      );
+      return undefined;
+    }
     if (req.method === 'POST' && url.pathname === '/api/action') {
       action(req, res).catch((e) =>
         json(res, 500, { ok: false, error: 'internal', message: String(e) }),
@@ -514,8 +572,8 @@ export async function serveObserver(
     newLink,
     async close() {
       clearTimeout(linger);
-      unsubscribe?.();
-      unsubscribe = undefined;
+      subscription?.close();
+      subscription = undefined;
       for (const c of clients) c.res.end();
       clients.clear();
       const closed = new Promise<void>((r) => server.close(() => r()));

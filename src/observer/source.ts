@@ -5,7 +5,20 @@
  * remote.ts). Either way the node collects its own snapshot (src/observe/);
  * a source only carries snapshots and actions.
  */
-import type { Action, ActionResult, Snapshot, SnapshotOptions } from '../observe/types.js';
+import type {
+  Action,
+  ActionResult,
+  Inspection,
+  Snapshot,
+  SnapshotOptions,
+} from '../observe/types.js';
+
+/** A stream of snapshots from a source. */
+export interface SourceSubscription {
+  /** The processes whose details the snapshots carry (the rows open on the pages). */
+  inspect(list: readonly Inspection[]): void;
+  close(): void;
+}
 
 export interface ObserverSource {
   /** The node's name, as the page's title shows it. */
@@ -21,7 +34,7 @@ export interface ObserverSource {
     onSnapshot: (s: Snapshot) => void,
     onError: (e: Error) => void,
     options?: SnapshotOptions,
-  ): () => void;
+  ): SourceSubscription;
   /** Carries out an action on the node (the caller has checked that it is allowed, S10.3). */
   act(action: Action): Promise<ActionResult>;
   /** Resolves when the node is gone (a remote node's connection ended). */
@@ -54,9 +67,12 @@ export async function localSource(name: string): Promise<ObserverSource> {
         (e) => onError(e instanceof Error ? e : new Error(String(e))),
       );
       subs.add(sub);
-      return () => {
-        sub.close();
-        subs.delete(sub);
+      return {
+        inspect: (list) => sub.inspect(list),
+        close() {
+          sub.close();
+          subs.delete(sub);
+        },
       };
     },
     act: async (action) => observe.act(action),

@@ -186,7 +186,9 @@
 
   // ---- the stream ----------------------------------------------------------------------
 
-  const events = new EventSource('/events');
+  /** This page's id: the server keeps the rows it has open under it. */
+  const view = crypto.randomUUID();
+  const events = new EventSource(`/events?view=${view}`);
   events.addEventListener('snapshot', (e) => {
     apply(JSON.parse(e.data));
     banner(undefined);
@@ -220,11 +222,15 @@
     const cutoff = (s.samples.at(-1)?.t ?? samples.at(-1)?.t ?? 0) - 600_000;
     while (samples.length && samples[0].t < cutoff) samples.shift();
     if (s.history) history = s.history;
+    // Open rows follow the node: their details come with the snapshots.
+    const details = new Map((s.details ?? []).map((d) => [d.pid, d]));
+    for (const [pid, o] of ui.open) {
+      const d = details.get(pid);
+      if (d !== undefined && (!o.mailbox || d.mailbox !== undefined)) o.detail = d;
+    }
     snap = s;
     lastUpdate = Date.now();
     render();
-    // Open rows follow the node.
-    for (const pid of ui.open.keys()) void inspect(pid);
   }
 
   // ---- header and charts -----------------------------------------------------------------
@@ -688,7 +694,8 @@
     return mods.map((m) => {
       const row = moduleNow(m.module);
       const v = m.version === 'old' ? row?.old : row?.current;
-      const label = `${m.module} ${v?.number !== undefined ? `v${v.number}` : m.version}`;
+      // The runtime's own modules have no version numbers: their name says enough.
+      const label = v?.number !== undefined ? `${m.module} v${v.number}` : m.module;
       return h(
         'span',
         {
@@ -737,23 +744,24 @@
 
   function toggleOpen(pid) {
     if (ui.open.has(pid)) ui.open.delete(pid);
-    else {
-      ui.open.set(pid, { mailbox: false, detail: undefined });
-      void inspect(pid);
-    }
+    else ui.open.set(pid, { mailbox: false, detail: undefined });
+    void askDetails();
     renderProcesses();
   }
 
-  async function inspect(pid) {
-    const o = ui.open.get(pid);
-    if (o === undefined || o.busy) return;
-    o.busy = true;
-    const r = await post({ type: 'inspect', pid, mailbox: o.mailbox });
-    o.busy = false;
-    if (!ui.open.has(pid)) return;
-    if (r.ok) o.detail = r.detail;
-    else o.gone = r.error === 'noproc';
-    renderProcesses();
+  /** Tells the server which rows are open here: the node sends their details from now on. */
+  async function askDetails() {
+    const inspect = [...ui.open].map(([pid, o]) => ({ pid, mailbox: o.mailbox }));
+    try {
+      await fetch('/api/inspect', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+        body: JSON.stringify({ view, inspect }),
+      });
+    } catch {
+      // the stream's error handler says the observer is unreachable
+    }
   }
 
   function pidLinks(pids) {
@@ -778,11 +786,7 @@
     const d = o?.detail;
     const td = tr.cells[0];
     if (d === undefined) {
-      setContent(
-        td,
-        'loading',
-        h('span', { class: 'muted' }, o?.gone ? 'The process has exited.' : 'Reading…'),
-      );
+      setContent(td, 'loading', h('span', { class: 'muted' }, 'Reading…'));
       return;
     }
     const key = JSON.stringify([d, o.mailbox]);
@@ -863,7 +867,8 @@
     const o = ui.open.get(pid);
     if (!o) return;
     o.mailbox = on;
-    void inspect(pid);
+    void askDetails();
+    renderProcesses();
   }
 
   // ---- supervision trees -------------------------------------------------------------------
