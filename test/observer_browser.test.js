@@ -4,9 +4,8 @@
 // Each state is saved as a screenshot under the run's output folder
 // ($HOTCODE_TEST_OUTPUT, else <tmp>/hotcode-test-output/observer-<time>).
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { withOrigin } from '../dist/changes.js';
@@ -31,6 +30,7 @@ import {
 import { serveObserver } from '../dist/observer/server.js';
 import { localSource } from '../dist/observer/source.js';
 import { FIXTURES, project } from './helpers.js';
+import { OUTPUT } from './observerHelpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -39,15 +39,6 @@ const SKIP = HAVE_CHROMIUM
   : `chromium is not installed at ${CHROMIUM} (apt-get install chromium): the observer's browser tests need it`;
 const T = { timeout: 90_000 };
 const WAIT = 15_000;
-
-export const OUTPUT =
-  process.env.HOTCODE_TEST_OUTPUT !== undefined
-    ? join(process.env.HOTCODE_TEST_OUTPUT, 'observer')
-    : join(
-        tmpdir(),
-        'hotcode-test-output',
-        `observer-${new Date().toISOString().replace(/[:.]/g, '-')}`,
-      );
 
 const p = project();
 const fx = (name) => join(FIXTURES, 'observer', name);
@@ -99,7 +90,6 @@ async function openPage(server = full) {
 }
 
 async function shot(page, name) {
-  mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: join(OUTPUT, `${name}.png`) });
 }
 

@@ -192,12 +192,14 @@
   events.addEventListener('snapshot', (e) => {
     apply(JSON.parse(e.data));
     banner(undefined);
+    document.body.classList.remove('stale');
     byId('live').className = 'live on';
     setText(byId('live-text'), 'live · 0 s ago');
   });
   events.addEventListener('nodedown', (e) => {
     const { message } = JSON.parse(e.data);
     banner(`The node does not answer: ${message}`);
+    document.body.classList.add('stale');
     byId('live').className = 'live down';
     setText(byId('live-text'), 'node down');
   });
