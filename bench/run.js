@@ -46,6 +46,9 @@ const TARGETS = {
   'watch.edit_to_live_typed_ms': ['<=', 60],
   'observer.update_ms': ['<=', 2000],
   'observer.node_overhead': ['<=', 1.05],
+  'remote.rpc_us': ['<=', 300],
+  'remote.deploy_ms': ['<=', 150],
+  'remote.node_rss_mb': ['<=', 120],
   'cluster.deploy_20_s': ['<=', 2],
   'cluster.switch_spread_ms': ['<=', 1000],
   'cluster.requests_failed': ['<=', 0],
@@ -84,6 +87,9 @@ const NAMED = new Set([
   'upgrade.requests_failed',
   'observer.update_ms',
   'observer.node_overhead',
+  'remote.rpc_us',
+  'remote.deploy_ms',
+  'remote.node_rss_mb',
   'cluster.deploy_20_s',
   'cluster.switch_spread_ms',
   'cluster.requests_failed',
@@ -218,6 +224,14 @@ if (mayWant(['genserver.', 'upgrade.', 'procs.timer'])) {
 // Issue 13: the observer, in chromium (bench/observer.js).
 if (mayWant(['observer.'])) {
   await optional('observer.js', async (m) => (await m.benchObserver()).forEach(add));
+}
+
+if (mayWant(['remote.'])) {
+  await optional('remote.js', async (m) => {
+    if (typeof m.benchRemote !== 'function')
+      throw new Error('bench/remote.js exports no benchRemote()');
+    (await m.benchRemote()).forEach(add);
+  });
 }
 
 if (mayWant(['cluster.'])) {

@@ -11,7 +11,7 @@
  * This file sits above the compiler and the code server (it uses both);
  * the code server itself knows nothing of compiling.
  */
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type ChangeContext, explain, STOPPED, type Stopped } from './code/server.js';
 import { checkChange, type SystemVersion } from './compiler/check.js';
@@ -505,6 +505,85 @@ function writeAll(items: { file: string; text: string }[]): unknown {
     for (const t of tmps) rmSync(t.tmp, { force: true });
     return e;
   }
+}
+
+/** A deploy that runs as a release upgrade (S9.4 `--upgrade --change SERVER:MODULE`, S8.4). */
+export interface UpgradeDeployRequest extends Omit<DeployRequest, 'kill'> {
+  /** The servers to migrate with their module's codeChange (as `upgrade`'s `change`). */
+  change: { server: string; module: string; extra?: unknown }[];
+}
+
+export type UpgradeDeployResult =
+  | { modules: string[]; killed: Pid[]; pausedMs?: number; oldInUse?: string[] }
+  | { error: 'conflict'; modules: string[] }
+  | { error: 'write'; reason: unknown }
+  | { error: ModuleLoadError[] }
+  | { error: string; module?: string; server?: unknown; reason?: unknown; rolledBack: true }
+  | Stopped;
+
+/**
+ * Loads a deploy as a release upgrade (S8.4), one change through the queue:
+ * refused with `conflict` if the node moved since the plan; the object
+ * files are checked (prepared), written to `out`, and the upgrade loads them
+ * and migrates `change`'s servers. If the upgrade fails (and rolls back),
+ * the object files `out` had before are put back, so the node is as it was.
+ * The transitions were type-checked on the deploying side: the node checks
+ * nothing (it needs no TypeScript).
+ */
+export function applyUpgradeDeploy(req: UpgradeDeployRequest): Promise<UpgradeDeployResult> {
+  const n = currentNode('deploy');
+  if (req === null || typeof req !== 'object' || !Array.isArray(req.objects))
+    badarg('deploy: expected { objects, expect, change }');
+  if (!Array.isArray(req.change)) badarg('deploy: change must be a list of { server, module }');
+  const names = req.objects.map((o) => server.moduleArg(o?.module, 'deploy'));
+  const done = req.check
+    ? () => {}
+    : withOrigin(origin === 'api' ? 'deploy' : origin, () => recordStart('upgrade', names));
+  return recorded(done, async (change): Promise<UpgradeDeployResult> => {
+    const moved = Object.entries(req.expect ?? {})
+      .filter(([m, md5]) => (server.versions(m).current?.md5 ?? null) !== md5)
+      .map(([m]) => m);
+    if (moved.length) return { error: 'conflict', modules: moved };
+    const items = req.objects.map((o, i) => ({
+      module: names[i]!,
+      file: join(n.options.out, `${names[i]}.js`),
+      text: String(o.text),
+    }));
+    const prepared = server.prepareBinaries(items);
+    if ('error' in prepared) return prepared;
+    if (req.check) return { modules: names, killed: [] };
+    const before = items.map((it) => ({
+      file: it.file,
+      text: existsSync(it.file) ? readFileSync(it.file, 'utf8') : undefined,
+    }));
+    const restore = () => {
+      for (const b of before)
+        if (b.text === undefined) rmSync(b.file, { force: true });
+        else writeAll([{ file: b.file, text: b.text }]);
+    };
+    const written = writeAll(items);
+    if (written !== undefined) return { error: 'write', reason: written };
+    if (!change.live()) {
+      restore();
+      return STOPPED;
+    }
+    type Upgrade = (
+      o: unknown,
+    ) => Promise<{ ok?: true; error?: string; pausedMs?: number; oldInUse?: string[] }>;
+    const r = await (server.cellOf('release').v.upgrade as Upgrade)({
+      load: names,
+      change: req.change,
+    });
+    if (r.error !== undefined) {
+      restore();
+      return r as UpgradeDeployResult;
+    }
+    if (!change.live()) return STOPPED;
+    const out: UpgradeDeployResult = { modules: names, killed: [] };
+    if (r.pausedMs !== undefined) out.pausedMs = r.pausedMs;
+    if (r.oldInUse !== undefined) out.oldInUse = r.oldInUse;
+    return out;
+  });
 }
 
 // ---- cluster releases (S11) ------------------------------------------------------------------

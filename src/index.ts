@@ -16,7 +16,8 @@ import * as changes from './changes.js';
 import { joinCluster, leaveCluster } from './cluster/member.js';
 import { createCodeApi } from './code/api.js';
 import { externalRefName } from './code/handles.js';
-import { badarg } from './errors.js';
+import { checkNodeName } from './control/paths.js';
+import { badarg, HotcodeError } from './errors.js';
 import * as publicApi from './index.js';
 import {
   currentNode,
@@ -40,6 +41,7 @@ import type {
   CompileManyResult,
   CompileOptions,
   CompileResult,
+  ControlOptions,
   CResult,
   Handle,
   LoadResult,
@@ -55,6 +57,7 @@ export type {
   CompileOk,
   CompileOptions,
   CompileResult,
+  ControlOptions,
   CResult,
   Diagnostic,
   Handle,
@@ -127,6 +130,18 @@ export type {
 /** Deploys to a group of nodes on NATS JetStream (S11.2): `deploy`, `rollback`, `nodes`, `close`. */
 export { connectCluster } from './cluster/client.js';
 export { Pid, type Ref };
+export {
+  type ConnectOptions,
+  type ConnectTarget,
+  connect,
+  type DeployOptions,
+  type DeployResult,
+  type NodeInfo,
+  type NodeStatus,
+  RemoteError,
+  type RemoteNode,
+  type UpgradeChangeSpec,
+} from './control/client.js';
 export { BadArgError, HotcodeError, UndefError } from './errors.js';
 export type { ProcessApi } from './process/api.js';
 
@@ -161,6 +176,12 @@ export const {
  * `already_started`.
  */
 export async function start(options?: StartOptions): Promise<void> {
+  const control = controlOf(options);
+  if (started !== undefined && control.key !== started.key)
+    throw new HotcodeError(
+      'already_started',
+      'start: a node is already running with another name or control options; await stop() first (one node per process)',
+    );
   const wasStarted = isStarted();
   startNode(options, publicApi);
   // A node of a group loads the group's current release before start resolves (S11.1).
@@ -170,6 +191,53 @@ export async function start(options?: StartOptions): Promise<void> {
     if (!wasStarted) await stopNode();
     throw e;
   }
+  if (started !== undefined) return;
+  started = { key: control.key, listener: undefined };
+  if (control.listen === undefined) return;
+  try {
+    // control/ sits above this file (its commands use the public API): reached at run time,
+    // so a node without a name never loads it.
+    const { listen } = await import('./control/listener.js');
+    started.listener = await listen(control.listen);
+  } catch (e) {
+    started = undefined;
+    await leaveCluster();
+    await stopNode();
+    throw e;
+  }
+}
+
+/** The running node's control settings and listener (S9.1). */
+let started: { key: string; listener: { close(): Promise<void> } | undefined } | undefined;
+
+function controlOf(options: StartOptions | undefined): {
+  key: string;
+  listen: { name: string; control?: ControlOptions; secretFile?: string } | undefined;
+} {
+  const o = (options ?? {}) as StartOptions;
+  if (o === null || typeof o !== 'object') return { key: '', listen: undefined };
+  if (o.name !== undefined) checkNodeName(o.name, 'start');
+  if (
+    o.control !== undefined &&
+    o.control !== false &&
+    (o.control === null || typeof o.control !== 'object')
+  )
+    badarg('start: control must be false or { port, host, allowRemote, tls }');
+  if (o.secretFile !== undefined && typeof o.secretFile !== 'string')
+    badarg('start: secretFile must be a path');
+  const listen =
+    o.name === undefined || o.control === false
+      ? undefined
+      : {
+          name: o.name,
+          ...(o.control ? { control: o.control } : {}),
+          ...(o.secretFile !== undefined ? { secretFile: o.secretFile } : {}),
+        };
+  const { log: _log, ...shown } = o.control || {};
+  return {
+    key: JSON.stringify([o.name, o.control === false ? false : shown, o.secretFile]),
+    listen,
+  };
 }
 
 /**
@@ -178,6 +246,9 @@ export async function start(options?: StartOptions): Promise<void> {
  * `{ error: 'stopped' }` and loads nothing (S0.1).
  */
 export async function stop(): Promise<void> {
+  const listener = started?.listener;
+  started = undefined;
+  await listener?.close();
   await leaveCluster();
   await stopNode();
 }

@@ -162,13 +162,45 @@ export interface StartOptions {
   typecheck?: boolean;
   /** Project root used for tsconfig lookup and relative paths (default: `process.cwd()`). */
   root?: string;
-  /** The node's name (`[A-Za-z0-9_.-]`, at most 64): in a cluster, default `<host>-<pid>`. */
+  /**
+   * The node's name (`[A-Za-z0-9_.-]`, at most 64 characters): the node listens
+   * for control connections on the Unix socket `<dir>/<name>.sock` (S9.1); in a
+   * cluster it names the node in its group (default there `<host>-<pid>`, S11.1).
+   */
   name?: string;
+  /**
+   * `false`: no control listener even with a name. An object: also listen on
+   * TCP, TLS 1.3 only (S9.1).
+   */
+  control?: false | ControlOptions;
+  /** The shared secret's file (S9.2); default `$HOTCODE_SECRET_FILE`, else `~/.hotcode/secret`. */
+  secretFile?: string;
   /**
    * Join a group of nodes on NATS JetStream (S11.1): presence by heartbeat,
    * and the group's current release loaded before `start` resolves.
    */
   cluster?: ClusterOptions;
+}
+
+/** A named node's control listener (S9.1): TCP besides the Unix socket. */
+export interface ControlOptions {
+  /** TCP port (0: any free port); no TCP without it. */
+  port?: number;
+  /** Default `'127.0.0.1'`; another address than loopback needs `allowRemote`. */
+  host?: string;
+  allowRemote?: boolean;
+  /**
+   * Certificates instead of the secret as the TLS key (PSK): the node's
+   * `key` and `cert`, and the `ca` that signed its clients' certificates.
+   * PEM text or file paths.
+   */
+  tls?: { key: string; cert: string; ca: string };
+  /**
+   * Where the log of authenticated commands and refused connections goes
+   * (S9.3): a function given each line, or (the default) the file
+   * `<dir>/<name>.log`.
+   */
+  log?: (line: string) => void;
 }
 
 /** Where a node's group lives (S11.1): NATS servers, the group, credentials if the server wants them. */

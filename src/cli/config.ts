@@ -4,13 +4,14 @@
  * or the nearest directory above it that has one of them (the project root).
  *
  * ```json
- * { "src": ["src"], "out": "ebin", "path": ["vendor/ebin"], "typecheck": true }
+ * { "src": ["src"], "out": "ebin", "path": ["vendor/ebin"], "typecheck": true, "name": "shop" }
  * ```
  *
  * Paths are relative to the file's directory. Flags override every field.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { isNodeName, nodeNameOfPackage } from '../control/paths.js';
 import type { ClusterOptions } from '../types.js';
 
 export interface ProjectConfig {
@@ -22,6 +23,8 @@ export interface ProjectConfig {
   out?: string;
   path?: string[];
   typecheck?: boolean;
+  /** The node's name (S9.1): a named node listens for control connections. */
+  name?: string;
   /** The group this project's nodes join (S11.1): `{ servers, group?, user?, pass?, token? }`. */
   cluster?: ClusterOptions;
 }
@@ -110,14 +113,14 @@ function validate(value: unknown, file: string, root: string): ProjectConfig {
       'the configuration must be an object: { "src", "out", "path", "typecheck" }',
     );
   const v = value as Record<string, unknown>;
-  const known = new Set(['src', 'out', 'path', 'typecheck', 'cluster', '$schema']);
+  const known = new Set(['src', 'out', 'path', 'typecheck', 'name', 'cluster', '$schema']);
   for (const k of Object.keys(v))
     if (!known.has(k))
       throw new ConfigError(
         file,
         undefined,
         undefined,
-        `unknown field "${k}" (known: src, out, path, typecheck, cluster)`,
+        `unknown field "${k}" (known: src, out, path, typecheck, name, cluster)`,
       );
   const dirs = (k: string): string[] | undefined => {
     const x = v[k];
@@ -147,8 +150,39 @@ function validate(value: unknown, file: string, root: string): ProjectConfig {
       throw new ConfigError(file, undefined, undefined, '"typecheck" must be true or false');
     cfg.typecheck = v.typecheck;
   }
+  if (v.name !== undefined) {
+    if (!isNodeName(v.name))
+      throw new ConfigError(
+        file,
+        undefined,
+        undefined,
+        '"name" must be a node name: 1 to 64 characters of A-Z, a-z, 0-9, _, . and -',
+      );
+    cfg.name = v.name;
+  }
   if (v.cluster !== undefined) cfg.cluster = clusterField(v.cluster, file);
   return cfg;
+}
+
+/**
+ * The name `hotcode run` gives its node by default (S9.1): the nearest
+ * package.json's `name`, scope and characters a node name cannot have
+ * dropped; undefined when there is none.
+ */
+export function packageNodeName(dir: string): string | undefined {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const pkg = join(d, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return nodeNameOfPackage(
+          (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name,
+        );
+      } catch {
+        return undefined;
+      }
+    }
+    if (dirname(d) === d) return undefined;
+  }
 }
 
 /** `"cluster": { "servers": "nats://…", "group": "web", "user", "pass", "token" }` (S11.1). */

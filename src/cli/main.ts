@@ -7,6 +7,8 @@
  *                                                 runs module.function(...args) as a process
  *   hotcode compile [module…]                     writes object files, loads nothing
  *   hotcode init [dir]                            a new project (init.ts)
+ *   hotcode remote|rpc|eval|deploy|status|stop NAME …
+ *                                                 remote control of a named node (remote.ts)
  *
  * Configuration comes from `hotcode.config.json` or the `"hotcode"` field of
  * `package.json` (config.ts); flags override it.
@@ -15,6 +17,7 @@ import { spawn as spawnChild } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isNodeName } from '../control/paths.js';
 import {
   code,
   compile,
@@ -42,8 +45,9 @@ import { startShell, version } from '../shell/index.js';
 import { sourceModules, staleModules } from '../shell/modules.js';
 import { watch } from '../watch/index.js';
 import { clusterMain, isClusterCommand } from './cluster.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, packageNodeName } from './config.js';
 import { init } from './init.js';
+import { REMOTE_COMMANDS, RemoteUsageError, remoteCommand, targetPositionals } from './remote.js';
 
 const USAGE = `Usage: hotcode <command> [options]
 
@@ -60,6 +64,16 @@ Commands:
   deploy --cluster URL [module…]         deploy to every node of a group (hotcode deploy --cluster
                                          URL --help); rollback --cluster URL, nodes --cluster URL
 
+Remote control of a named node (a node named by --name, or by hotcode run after package.json):
+  remote NAME                            a shell evaluated in the node; q() or Ctrl+D detaches
+  rpc NAME <module> <function> [args…]   run module.function(...args) there; args are JSON (a
+                                         word that is not JSON is a string); prints the result
+  eval NAME '<expression>'               evaluate a shell expression there
+  deploy NAME [module…]                  compile and type-check here, load there as one change
+                                         (no modules: every module whose source differs)
+  status NAME                            modules, versions, processes in old code, memory
+  stop NAME                              stop the node
+
 Options:
   --src <dir>        source directory (repeatable; default: src)
   --out <dir>        where object files are written (default: ebin)
@@ -68,15 +82,25 @@ Options:
   --no-typecheck     compile without the type gate
   --config <file>    read the configuration from this file
   -w, --watch        compile and load each source file when it is saved
-  --old-code kill    with --watch: load a change even if processes in old versions would
-                     break, killing them (as c(M, { oldCode: 'kill' }))
+  --old-code kill    with --watch or deploy: load a change even if processes in old versions
+                     would break, killing them (as c(M, { oldCode: 'kill' }))
+  --name <name>      run/shell: the node's name; it listens for control connections
+  --no-control       run/shell: no control listener (hotcode run names its node by default)
+  --socket <path>    remote commands: the node's socket, in place of NAME
+  --host <h> --port <n>
+                     remote commands: the node's TCP address (TLS 1.3), in place of NAME
+  --secret-file <f>  the shared secret (default: $HOTCODE_SECRET_FILE, else ~/.hotcode/secret)
+  --check            deploy: type-check and prepare on the node, load nothing
+  --upgrade          deploy: load as a release upgrade (S8.4)
+  --change <server>:<module>
+                     deploy --upgrade: migrate that server's state with module's codeChange
   --verbose          full stack traces
   -h, --help         this help
   -v, --version      hotcode's version
 
 Configuration: hotcode.config.json, or the "hotcode" field of package.json, in the
 working directory or the nearest one above it:
-  { "src": ["src"], "out": "ebin", "path": [], "typecheck": true }
+  { "src": ["src"], "out": "ebin", "path": [], "typecheck": true, "name": "shop" }
 Paths in it are relative to its directory; flags override it.
 `;
 
@@ -92,10 +116,31 @@ const OPTIONS = {
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
+  name: { type: 'string' },
+  'no-control': { type: 'boolean' },
+  socket: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'secret-file': { type: 'string' },
+  check: { type: 'boolean' },
+  upgrade: { type: 'boolean' },
+  change: { type: 'string', multiple: true },
 } as const;
 
-const VALUE_OPTIONS = new Set(['--src', '--out', '--path', '--config', '--old-code']);
-const COMMANDS = new Set(['shell', 'run', 'compile', 'init', 'help']);
+const VALUE_OPTIONS = new Set([
+  '--src',
+  '--out',
+  '--path',
+  '--config',
+  '--old-code',
+  '--name',
+  '--socket',
+  '--host',
+  '--port',
+  '--secret-file',
+  '--change',
+]);
+const COMMANDS = new Set(['shell', 'run', 'compile', 'init', 'help', ...REMOTE_COMMANDS]);
 
 const err = createStyle(wantsColor(process.stderr));
 
@@ -132,19 +177,26 @@ function splitArgv(argv: string[]): { command: string; args: string[]; rest: str
     }
     if (command === undefined) {
       if (!COMMANDS.has(a))
-        throw new UsageError(`unknown command '${a}' (commands: shell, run, compile, init)`);
+        throw new UsageError(
+          `unknown command '${a}' (commands: shell, run, compile, init, ${[...REMOTE_COMMANDS].join(', ')})`,
+        );
       command = a;
       continue;
     }
     args.push(a);
     positionals++;
     if (command === 'run' && positionals === 2) return { command, args, rest: argv.slice(i + 1) };
+    // rpc NAME MODULE FUNCTION: what follows is the function's arguments, as is.
+    if (command === 'rpc' && positionals === 2 + targetPositionals(args))
+      return { command, args, rest: argv.slice(i + 1) };
   }
   return { command: command ?? 'shell', args, rest: [] };
 }
 
 interface Settings {
   start: StartOptions & { src: string[]; out: string; root: string };
+  /** The node's name from --name or the configuration (run: else package.json's, S9.1). */
+  name: string | undefined;
   watch: boolean;
   /** `--old-code kill`: watch mode loads changes that break processes in old versions, killing them. */
   oldCode: 'kill' | undefined;
@@ -154,7 +206,7 @@ interface Settings {
   cluster?: StartOptions['cluster'];
 }
 
-function settings(values: Record<string, unknown>): Settings {
+function settings(values: Record<string, unknown>, command = 'shell'): Settings {
   const cwd = process.cwd();
   const cfg = loadConfig(cwd, values.config as string | undefined);
   const flagDirs = (k: string) => (values[k] as string[] | undefined)?.map((d) => resolve(cwd, d));
@@ -174,12 +226,20 @@ function settings(values: Record<string, unknown>): Settings {
   const oldCode = values['old-code'] as string | undefined;
   if (oldCode !== undefined && oldCode !== 'kill')
     throw new UsageError(`--old-code takes one value, kill (got '${oldCode}')`);
-  if (oldCode !== undefined && values.watch !== true)
+  if (oldCode !== undefined && values.watch !== true && command !== 'deploy')
     throw new UsageError(
       "--old-code kill applies to watch mode (--watch); in the shell, c(M, { oldCode: 'kill' })",
     );
+  const name = (values.name as string | undefined) ?? cfg.name;
+  if (name !== undefined && !isNodeName(name))
+    throw new UsageError(
+      `--name: a node name is 1 to 64 characters of A-Z, a-z, 0-9, _, . and - (got '${name}')`,
+    );
+  if (values.name !== undefined && values['no-control'])
+    throw new UsageError('--name and --no-control contradict each other');
   return {
     start: { root: cfg.root, src, out, path, typecheck },
+    name,
     // run and shell join the configured group (S11.1); compile does not.
     ...(cfg.cluster ? { cluster: cfg.cluster } : {}),
     watch: values.watch === true,
@@ -231,9 +291,24 @@ async function makeStale(s: Settings, report: (line: string) => void): Promise<v
   if (done.length) report(err.dim(`compiled ${done.join(', ')}`));
 }
 
-async function shellCommand(s: Settings): Promise<never> {
+/** The start options with the node's name and control settings (S9.1). */
+function withControl(
+  s: Settings,
+  values: Record<string, unknown>,
+  defaultName: string | undefined,
+): StartOptions {
+  // run and shell join the configured group (S11.1).
+  const base: StartOptions = s.cluster ? { ...s.start, cluster: s.cluster } : s.start;
+  if (values['no-control']) return base;
+  const name = s.name ?? defaultName;
+  if (name === undefined) return base;
+  const secretFile = values['secret-file'] as string | undefined;
+  return { ...base, name, ...(secretFile !== undefined ? { secretFile } : {}) };
+}
+
+async function shellCommand(s: Settings, values: Record<string, unknown>): Promise<never> {
   requireProject(s);
-  await start(s.cluster ? { ...s.start, cluster: s.cluster } : s.start);
+  await start(withControl(s, values, undefined));
   // The first type check loads TypeScript (~1.5 s): do it while the user types.
   void services.warmTypeGate().catch(() => {});
   const out = createStyle(wantsColor(process.stdout));
@@ -270,14 +345,20 @@ function displayDir(d: string): string {
   return r.startsWith(`${cwd}/`) ? r.slice(cwd.length + 1) : r;
 }
 
-async function runCommand(s: Settings, positionals: string[], args: string[]): Promise<never> {
+async function runCommand(
+  s: Settings,
+  values: Record<string, unknown>,
+  positionals: string[],
+  args: string[],
+): Promise<never> {
   const [module, fname] = positionals;
   if (module === undefined || fname === undefined)
     throw new UsageError(
       'run needs a module and a function: hotcode run <module> <function> [args…]',
     );
   requireProject(s);
-  await start(s.cluster ? { ...s.start, cluster: s.cluster } : s.start);
+  // hotcode run names its node after the nearest package.json by default (S9.1).
+  await start(withControl(s, values, packageNodeName(process.cwd())));
   await makeStale(s, (line) => process.stderr.write(`${line}\n`));
   // Unknown module or function: one line, as Erlang's `erl -run` reports undef.
   const loaded = code.ensureLoaded(module);
@@ -470,20 +551,34 @@ async function main(argv: string[]): Promise<void> {
   if (reexecIfNeeded()) return;
   let s: Settings;
   try {
-    s = settings(values);
+    s = settings(values, split.command);
   } catch (e) {
     if (e instanceof ConfigError || e instanceof UsageError) fail(e.message);
     throw e;
   }
   try {
+    if (REMOTE_COMMANDS.has(split.command))
+      await remoteCommand(split.command, positionals, split.rest, values, {
+        src: s.start.src,
+        root: s.start.root,
+        typecheck: s.start.typecheck ?? true,
+        oldCode: s.oldCode,
+      });
+    for (const flag of ['socket', 'host', 'port', 'check', 'upgrade', 'change'])
+      if (values[flag] !== undefined)
+        throw new UsageError(`--${flag} is an option of the remote commands (hotcode --help)`);
+    if (split.command !== 'shell' && split.command !== 'run')
+      for (const flag of ['name', 'no-control'])
+        if (values[flag] !== undefined)
+          throw new UsageError(`--${flag} is an option of hotcode run and hotcode shell`);
     if (split.command === 'shell') {
       if (positionals.length)
         throw new UsageError(`shell takes no arguments (got ${positionals.join(' ')})`);
-      await shellCommand(s);
-    } else if (split.command === 'run') await runCommand(s, positionals, split.rest);
+      await shellCommand(s, values);
+    } else if (split.command === 'run') await runCommand(s, values, positionals, split.rest);
     else if (split.command === 'compile') await compileCommand(s, positionals);
   } catch (e) {
-    if (e instanceof UsageError) fail(e.message);
+    if (e instanceof UsageError || e instanceof RemoteUsageError) fail(e.message);
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && !s.verbose) fail(formatError(e, err, { stack: false }));
     fail(formatError(e, err, { stack: s.verbose }));
