@@ -79,3 +79,52 @@ export function linksOnEnter(server: ObserverServer, print: (line: string) => vo
   rl.on('line', () => print(server.newLink()));
   return () => rl.close();
 }
+
+/**
+ * `hotcode observer NAME` (or `--socket PATH`): connects to the node as a
+ * control client and serves its page until Ctrl+C. (`--host`/`--port` are
+ * the page's here, not the node's.)
+ */
+export async function observerCommand(
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<never> {
+  const socket = values.socket as string | undefined;
+  if (positionals.length > (socket === undefined ? 1 : 0))
+    throw new ObserverUsageError(
+      `observer takes one node: hotcode observer NAME (or --socket PATH), got ${positionals.join(' ')}`,
+    );
+  const name = positionals[0];
+  if (socket === undefined && name === undefined)
+    throw new ObserverUsageError(
+      'observer needs a node: hotcode observer NAME [--port 4848] [--allow-destructive] (or --socket PATH in place of NAME)',
+    );
+  const flags = observerFlags(values);
+  const secretFile = values['secret-file'] as string | undefined;
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  const { remoteSource } = await import('../observer/remote.js');
+  let source: ObserverSource;
+  try {
+    source = await remoteSource(
+      socket !== undefined ? { socket } : name!,
+      secretFile !== undefined ? { secretFile } : {},
+    );
+  } catch (e) {
+    // As the other remote commands say it: the code and the message, no stack.
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    process.stderr.write(
+      `hotcode: ${typeof code === 'string' ? `${code}: ` : ''}${String(message ?? e)}\n`,
+    );
+    process.exit(1);
+  }
+  const server = await serve(source, flags, print);
+  const stopLinks = linksOnEnter(server, print);
+  await new Promise<void>((resolveStop) => {
+    process.once('SIGINT', resolveStop);
+    process.once('SIGTERM', resolveStop);
+  });
+  stopLinks();
+  await server.close();
+  await source.close();
+  process.exit(0);
+}
