@@ -24,8 +24,8 @@ import { median, round } from './util.js';
 const here = fileURLToPath(import.meta.url);
 const CHROMIUM = '/usr/bin/chromium';
 const CHANGES = 10;
-const PAIRS = 40;
-const ROUND_TRIPS = 500_000;
+const PAIRS = 30;
+const ROUND_TRIPS = 750_000;
 
 const PINGPONG = `
 import { receive, send, self, type Pid } from 'hotcode';
@@ -162,9 +162,21 @@ function pausable(source) {
     snapshot: (o) => source.snapshot(o),
     act: (a) => source.act(a),
     close: () => source.close(),
-    subscribe(onSnapshot, onError, options) {
-      const sub = { args: [onSnapshot, onError, options], inner: undefined, list: undefined };
-      sub.inner = source.subscribe(...sub.args);
+    subscribe(onSnapshot, onError, options = {}) {
+      // Resumed, it asks only for the samples after the last it had (as an attached observer would get).
+      let last = 0;
+      const seen = (snap) => {
+        last = snap.samples.at(-1)?.seq ?? last;
+        onSnapshot(snap);
+      };
+      const sub = { inner: undefined, list: undefined };
+      sub.open = () =>
+        source.subscribe(seen, onError, {
+          ...options,
+          ...(last ? { since: last } : {}),
+          ...(sub.list ? { inspect: sub.list } : {}),
+        });
+      sub.inner = sub.open();
       subs.add(sub);
       return {
         inspect(list) {
@@ -184,7 +196,7 @@ function pausable(source) {
       }
     },
     resume() {
-      for (const sub of subs) sub.inner ??= source.subscribe(...sub.args);
+      for (const sub of subs) sub.inner ??= sub.open();
     },
   };
 }
