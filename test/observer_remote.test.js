@@ -5,10 +5,11 @@
 // control log has one line per subscription, not one per second; a node that
 // restarts is picked up again.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sandbox, stopChild } from './fixtures/control/harness.js';
+import { CLI, sandbox, stopChild } from './fixtures/control/harness.js';
 import { FIXTURES } from './helpers.js';
 import { OUTPUT } from './observerHelpers.js';
 
@@ -51,6 +52,32 @@ const startNode = () =>
     cwd: nodeRoot,
     ready: /app main started/,
   });
+
+/** `hotcode shell --observer` with its input open (the shell ends at the end of its input). */
+function shellWithObserver() {
+  const child = spawn(process.execPath, [CLI, 'shell', '--observer', '--port', '0'], {
+    cwd: nodeRoot,
+    env: box.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  box.children.add(child);
+  const it = { child, out: '', err: '' };
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (/observer of service: http:\/\/\S+/.test(it.out)) resolve(it);
+    };
+    child.stdout.on('data', (d) => {
+      it.out += d;
+      check();
+    });
+    child.stderr.on('data', (d) => {
+      it.err += d;
+    });
+    child.on('exit', (status) =>
+      reject(new Error(`the shell exited (${status}): ${it.out}${it.err}`)),
+    );
+  });
+}
 
 describe('hotcode observer NAME (S10.1)', { skip: SKIP }, () => {
   before(async () => {
@@ -145,6 +172,45 @@ describe('hotcode observer NAME (S10.1)', { skip: SKIP }, () => {
       assert.equal(await page.locator('#banner').isVisible(), false);
       assert.equal(await page.evaluate(() => window.__sameDocument), true);
       await page.close();
+    },
+  );
+
+  it(
+    'hotcode run --observer and hotcode shell --observer serve the page of their own node',
+    T,
+    async () => {
+      const run = await box.startCli(
+        ['run', '--no-control', '--observer', '--port', '0', 'app', 'main'],
+        {
+          cwd: nodeRoot,
+          ready: /observer of service: (http:\/\/\S+)/,
+        },
+      );
+      const shell = await shellWithObserver();
+      try {
+        for (const [what, child] of [
+          ['run', run],
+          ['shell', shell],
+        ]) {
+          const link = /observer of service: (http:\/\/\S+)/.exec(child.out + child.err)[1];
+          assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/\?token=/, what);
+          const page = await context.newPage();
+          await page.goto(link);
+          await page.locator('#live.on').waitFor({ timeout: 20_000 });
+          assert.equal(await page.locator('#node-name').innerText(), 'service');
+          if (what === 'run') {
+            // Its node is that OS process: app is loaded, and app.main's guest process is listed.
+            await page.locator('#modules tbody tr[data-module="app"]').waitFor();
+            await page.locator('#tab-processes').click();
+            await page.locator('#processes tbody td', { hasText: 'guest' }).waitFor();
+          }
+          await page.close();
+        }
+        assert.match(run.err, /purge and kill are off/);
+      } finally {
+        await stopChild(run.child);
+        await stopChild(shell.child);
+      }
     },
   );
 
