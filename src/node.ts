@@ -207,6 +207,10 @@ function createServices(table: ProcessTable, server: CodeServer): RuntimeService
     report: (message: string, meta: { pid: Pid; reason: ExitReason }) =>
       table.report(message, meta),
     messagesDelivered: () => deliveredMessages(),
+    versionSummaries: () => server.versionSummaries(),
+    processCount: () => table.count,
+    surveyProcesses: (n: number, initialCall: string) =>
+      table.survey(Math.max(0, Math.floor(n)), initialCall),
     peekMailbox(pid: Pid, n: number): unknown[] | undefined {
       return procOf(pid, 'peekMailbox')?.peek(Math.max(0, Math.floor(n)));
     },

@@ -18,7 +18,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import { changeHistory, describeSystem } from '../changes.js';
+import { changeHistory } from '../changes.js';
 import { code, exit, l, Pid, processes, processInfo, sys } from '../index.js';
 import { isStarted, services } from '../node.js';
 import { describe } from '../vocabulary.js';
@@ -83,7 +83,7 @@ function takeSample(s: Sampler, measured: boolean): void {
     rss: mem.rss,
     eldP50: p(50),
     eldP99: p(99),
-    processes: processes().length,
+    processes: services.processCount(),
     messagesPerSec: measured ? Math.round((delivered - s.lastDelivered) / dt) : 0,
   });
   if (samples.length > SAMPLES_KEPT) samples.splice(0, samples.length - SAMPLES_KEPT);
@@ -173,42 +173,33 @@ function modifiedModules(files: [string, string][]): Set<string> {
   return modified;
 }
 
-function moduleRows(): ModuleRow[] {
-  const system = new Map<string, { current?: number; old?: number; users: string[] }>();
-  for (const v of describeSystem()) {
-    const e = system.get(v.module) ?? { users: [] };
-    if (v.version === 'current') e.current = v.number;
-    else {
-      e.old = v.number;
-      e.users = v.users;
-    }
-    system.set(v.module, e);
-  }
-  const loaded = code.allLoaded();
-  const names = new Set([...loaded.map(([m]) => m), ...system.keys()]);
-  const mod = modifiedModules(loaded);
-  const rows: ModuleRow[] = [];
-  for (const m of [...names].sort()) {
+/** The modules table's rows, and the processes in old versions (their Pids). */
+function moduleRows(): { modules: ModuleRow[]; oldUsers: Pid[] } {
+  const summaries = services.versionSummaries().sort((a, b) => (a.module < b.module ? -1 : 1));
+  const mod = modifiedModules(code.allLoaded());
+  const modules: ModuleRow[] = [];
+  const oldUsers: Pid[] = [];
+  for (const s of summaries) {
+    const m = s.module;
     const vs = code.versions(m);
-    const s = system.get(m);
     const row: ModuleRow = { module: m, runtime: code.isSticky(m), modified: mod.has(m) };
     if (vs.current) {
       row.current = { vsn: vs.current.vsn, loadedAt: vs.current.loadedAt, file: vs.current.file };
-      if (s?.current !== undefined) row.current.number = s.current;
+      if (s.current !== undefined) row.current.number = s.current;
     }
     if (vs.old) {
-      const users = s?.users ?? [];
       row.old = {
         vsn: vs.old.vsn,
         loadedAt: vs.old.loadedAt,
-        users: users.slice(0, USERS_LISTED),
-        userCount: users.length,
+        users: s.oldUsers.slice(0, USERS_LISTED).map(String),
+        userCount: s.oldUsers.length,
       };
-      if (s?.old !== undefined) row.old.number = s.old;
+      if (s.old !== undefined) row.old.number = s.old;
+      for (const pid of s.oldUsers) if (oldUsers.length < OLD_ROWS_MAX) oldUsers.push(pid);
     }
-    rows.push(row);
+    modules.push(row);
   }
-  return rows;
+  return { modules, oldUsers };
 }
 
 const SUPERVISOR_CALL = 'supervisor.init/1';
@@ -228,17 +219,46 @@ function processRow(pid: Pid): ProcessRow | undefined {
   return row;
 }
 
-function processRows(limit: number): { rows: ProcessRow[]; all: Map<string, ProcessRow> } {
+/** Processes in old code sent beyond the longest mailboxes, at most. */
+const OLD_ROWS_MAX = 5000;
+
+/**
+ * The processes table's rows: the `limit` longest mailboxes, then every
+ * process in old code and every supervisor (up to {@link OLD_ROWS_MAX}),
+ * found in one pass over the table, so that a node of 100,000 processes pays
+ * for the rows it sends, not for a processInfo of each.
+ */
+function processRows(
+  limit: number,
+  oldUsers: readonly Pid[],
+): {
+  rows: ProcessRow[];
+  all: Map<string, ProcessRow>;
+  pids: Map<string, Pid>;
+  total: number;
+  supervisors: Pid[];
+} {
+  const survey = services.surveyProcesses(limit, SUPERVISOR_CALL);
   const all = new Map<string, ProcessRow>();
-  for (const pid of processes()) {
+  const pids = new Map<string, Pid>();
+  const add = (pid: Pid) => {
+    const key = String(pid);
+    if (all.has(key)) return;
     const r = processRow(pid);
-    if (r) all.set(r.pid, r);
+    if (r) {
+      all.set(key, r);
+      pids.set(key, pid);
+    }
+  };
+  for (const pid of survey.longest) add(pid);
+  const rows = [...all.values()];
+  for (const pid of [...oldUsers, ...survey.matching]) {
+    if (all.has(String(pid))) continue;
+    add(pid);
+    const r = all.get(String(pid));
+    if (r) rows.push(r);
   }
-  const sorted = [...all.values()].sort((a, b) => b.messageQueueLen - a.messageQueueLen);
-  const rows = sorted.slice(0, limit);
-  for (const r of sorted.slice(limit))
-    if (r.modules.some((m) => m.version === 'old') || r.supervisor) rows.push(r);
-  return { rows, all };
+  return { rows, all, pids, total: survey.count, supervisors: survey.matching };
 }
 
 /** How long a supervisor may take to describe its children before the tree says so. */
@@ -252,19 +272,20 @@ interface SupervisorStateLike {
   children?: { spec?: { id?: unknown; restart?: unknown }; pid?: unknown }[];
 }
 
-async function supervisionTrees(all: Map<string, ProcessRow>): Promise<TreeNode[]> {
-  const sups = [...all.values()].filter((r) => r.supervisor).slice(0, TREES_MAX);
+async function supervisionTrees(
+  supervisors: readonly Pid[],
+  all: Map<string, ProcessRow>,
+): Promise<TreeNode[]> {
+  const sups = supervisors.slice(0, TREES_MAX);
   if (sups.length === 0) return [];
-  const pidOf = new Map<string, Pid>();
-  for (const p of processes()) pidOf.set(String(p), p);
   const nodes = new Map<string, TreeNode>();
   await Promise.all(
-    sups.map(async (r) => {
+    sups.map(async (pid) => {
+      const r = all.get(String(pid)) ?? processRow(pid);
+      if (r === undefined) return;
       const node: TreeNode = { pid: r.pid, children: [] };
       if (r.name !== undefined) node.name = r.name;
       nodes.set(r.pid, node);
-      const pid = pidOf.get(r.pid);
-      if (pid === undefined) return;
       try {
         // sys.getStatus is answered while a supervisor is suspended too, and has a timeout.
         const st = await sys.getStatus(pid, TREE_TIMEOUT_MS);
@@ -278,7 +299,7 @@ async function supervisionTrees(all: Map<string, ProcessRow>): Promise<TreeNode[
           };
           if (c?.pid instanceof Pid) {
             child.pid = String(c.pid);
-            const cr = all.get(child.pid);
+            const cr = all.get(child.pid) ?? processRow(c.pid);
             if (cr?.name !== undefined) child.name = cr.name;
             if (cr?.initialCall !== undefined) child.initialCall = cr.initialCall;
           }
@@ -352,7 +373,8 @@ export async function collectSnapshot(
   ensureSampler();
   const since = cursor?.since ?? options.since ?? 0;
   const limit = Math.max(1, Math.min(options.processLimit ?? PROCESS_LIMIT, 10_000));
-  const { rows, all } = processRows(limit);
+  const { modules, oldUsers } = moduleRows();
+  const { rows, all, pids, total, supervisors } = processRows(limit, oldUsers);
   const snapshot: Snapshot = {
     node: {
       name,
@@ -363,14 +385,14 @@ export async function collectSnapshot(
       now: Date.now(),
     },
     samples: samples.filter((s) => s.seq > since),
-    modules: moduleRows(),
-    processes: { total: all.size, rows, limit },
-    trees: await supervisionTrees(all),
+    modules,
+    processes: { total, rows, limit },
+    trees: await supervisionTrees(supervisors, all),
   };
   if (options.inspect !== undefined && options.inspect.length > 0) {
     const details: ProcessDetail[] = [];
     for (const x of options.inspect.slice(0, INSPECT_MAX)) {
-      const pid = pidArg(x.pid);
+      const pid = pids.get(x.pid) ?? pidArg(x.pid);
       const d = pid === undefined ? undefined : inspect(pid, x.mailbox === true);
       if (d !== undefined) details.push(d);
     }
@@ -484,9 +506,7 @@ function moduleArg(m: unknown): string | undefined {
 }
 
 function oldUsers(m: string): string[] {
-  return describeSystem()
-    .filter((v) => v.module === m && v.version === 'old')
-    .flatMap((v) => v.users);
+  return (services.versionSummaries().find((v) => v.module === m)?.oldUsers ?? []).map(String);
 }
 
 function refuse(error: string, message: string, users?: number): ActionResult {
@@ -568,7 +588,7 @@ function reasonOf(r: object): string {
 }
 
 function currentNumber(m: string): number | undefined {
-  return describeSystem().find((v) => v.module === m && v.version === 'current')?.number;
+  return services.versionSummaries().find((v) => v.module === m)?.current;
 }
 
 function inspect(pid: Pid, mailbox: boolean): ProcessDetail | undefined {
