@@ -94,6 +94,29 @@ describe('the observer, node side (S10.2)', () => {
     exit(busy, 'kill');
   });
 
+  it('beyond the row limit: the longest mailboxes, then every process in old code and every supervisor', async () => {
+    const old = await withOldUser('snap_h');
+    const sup = await supervisor.start('top_sup', null);
+    const busy = [3, 9, 5].map((n) => {
+      const pid = spawn(async () => {
+        await receive((m) => m === 'never');
+      });
+      for (let i = 0; i < n; i++) send(pid, i);
+      return pid;
+    });
+    const s = await collectSnapshot('n1', { processLimit: 2 });
+    assert.equal(s.processes.limit, 2);
+    assert.equal(s.processes.total, processes().length);
+    const shown = s.processes.rows.map((r) => r.pid);
+    assert.deepEqual(shown.slice(0, 2), [String(busy[1]), String(busy[2])]);
+    assert.ok(!shown.includes(String(busy[0])), 'the third longest is left out');
+    assert.ok(shown.includes(String(old)), 'the process in old code is sent');
+    assert.ok(shown.includes(String(sup)), 'the supervisor is sent');
+    assert.ok(s.trees.some((t) => t.pid === String(sup)));
+    for (const pid of [old, ...busy]) exit(pid, 'kill');
+    await genServer.stop(sup);
+  });
+
   it('the header samples: memory, event-loop delay and messages per second, measured on the node', async () => {
     const pid = await withOldUser('snap_c');
     await collectSnapshot('n1'); // starts the sampler
