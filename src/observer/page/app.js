@@ -187,7 +187,10 @@
   // ---- the stream ----------------------------------------------------------------------
 
   /** This page's id: the server keeps the rows it has open under it. */
-  const view = crypto.randomUUID();
+  // (getRandomValues, not randomUUID: a page served with --allow-remote over plain HTTP is not a secure context.)
+  const view = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
+    b.toString(16).padStart(2, '0'),
+  ).join('');
   const events = new EventSource(`/events?view=${view}`);
   events.addEventListener('snapshot', (e) => {
     apply(JSON.parse(e.data));
