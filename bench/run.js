@@ -44,6 +44,8 @@ const TARGETS = {
   'upgrade.requests_failed': ['<=', 0],
   'watch.edit_to_live_ms': ['<=', 10],
   'watch.edit_to_live_typed_ms': ['<=', 60],
+  'observer.update_ms': ['<=', 2000],
+  'observer.node_overhead': ['<=', 1.05],
   'remote.rpc_us': ['<=', 300],
   'remote.deploy_ms': ['<=', 150],
   'remote.node_rss_mb': ['<=', 120],
@@ -83,6 +85,8 @@ const NAMED = new Set([
   'genserver.call_per_s',
   'upgrade.pause_ms',
   'upgrade.requests_failed',
+  'observer.update_ms',
+  'observer.node_overhead',
   'remote.rpc_us',
   'remote.deploy_ms',
   'remote.node_rss_mb',
@@ -215,6 +219,11 @@ if (mayWant(['genserver.', 'upgrade.', 'procs.timer'])) {
       throw new Error('bench/behaviours.js exports no benchBehaviours()');
     (await m.benchBehaviours()).forEach(add);
   });
+}
+
+// Issue 13: the observer, in chromium (bench/observer.js).
+if (mayWant(['observer.'])) {
+  await optional('observer.js', async (m) => (await m.benchObserver()).forEach(add));
 }
 
 if (mayWant(['remote.'])) {

@@ -9,7 +9,7 @@
 // (The loader resolves a version's package imports and `import.meta` from that
 // path; the runtime modules import nothing but hotcode's own API.)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +24,11 @@ try {
 } catch {
   process.exit(1);
 }
+
+// The observer's page (src/observer/page: HTML, CSS, browser JavaScript) is served as is.
+cpSync(join(root, 'src', 'observer', 'page'), join(root, 'dist', 'observer', 'page'), {
+  recursive: true,
+});
 
 const { compileSource } = await import(join(root, 'dist', 'compiler', 'compile.js'));
 const srcDir = join(root, 'src', 'stdlib');

@@ -15,6 +15,7 @@ import { installStackTraces, uninstallStackTraces } from './code/stacktrace.js';
 import { createTypeGate, type TypeGate } from './compiler/typegate/index.js';
 import { badarg, HotcodeError } from './errors.js';
 import { createProcessApi, type ProcessApi } from './process/api.js';
+import { deliveredMessages } from './process/mailbox.js';
 import { Pid } from './process/pid.js';
 import { EXIT_THROWN, type ExitReason, type Proc, ProcessTable } from './process/table.js';
 import type { RuntimeServices, VersionsTransaction } from './services.js';
@@ -205,6 +206,15 @@ function createServices(table: ProcessTable, server: CodeServer): RuntimeService
     isExitUnwind: (e: unknown) => e === EXIT_THROWN,
     report: (message: string, meta: { pid: Pid; reason: ExitReason }) =>
       table.report(message, meta),
+    messagesDelivered: () => deliveredMessages(),
+    versionSummaries: () => server.versionSummaries(),
+    processCount: () => table.count,
+    surveyProcesses: (n: number, initialCall: string) =>
+      table.survey(Math.max(0, Math.floor(n)), initialCall),
+    peekMailbox(pid: Pid, n: number): unknown[] | undefined {
+      return procOf(pid, 'peekMailbox')?.peek(Math.max(0, Math.floor(n)));
+    },
+    monitorPeers: (pid: Pid) => (procOf(pid, 'monitorPeers') ? table.monitorPeers(pid) : undefined),
     spawnShell(onExit: (reason: ExitReason) => void): Pid {
       return table.spawn(() => new Promise<never>(() => {}), [], undefined, {
         initialCall: 'shell',

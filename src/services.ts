@@ -13,7 +13,7 @@
  * the types they are checked against); the shell imports it directly.
  */
 import type { Cell } from './code/handles.js';
-import type { Pid } from './process/pid.js';
+import type { Pid, Ref } from './process/pid.js';
 import type { ExitReason } from './process/table.js';
 
 /** A release upgrade's hold on the versions it changes (S8.4, S6.7). */
@@ -60,6 +60,28 @@ export interface RuntimeServices {
   isExitUnwind(e: unknown): boolean;
   /** Writes a report to the node's logger (`setLogger`), as crash reports are. */
   report(message: string, meta: { pid: Pid; reason: ExitReason }): void;
+
+  // ---- the observer (S10) -----------------------------------------------------------
+  /** Every loaded module: its current and old version numbers, and the processes in the old one. */
+  versionSummaries(): { module: string; current?: number; old?: number; oldUsers: Pid[] }[];
+  /** How many processes are alive. */
+  processCount(): number;
+  /** Messages delivered to mailboxes since the OS process began (for messages per second). */
+  messagesDelivered(): number;
+  /** The oldest `n` messages queued for a live process, left in place; undefined if it is dead. */
+  peekMailbox(pid: Pid, n: number): unknown[] | undefined;
+  /**
+   * One pass over the live processes: the `n` with the longest mailboxes
+   * (longest first) and those whose initial call is `initialCall`.
+   */
+  surveyProcesses(
+    n: number,
+    initialCall: string,
+  ): { longest: Pid[]; matching: Pid[]; count: number };
+  /** The monitors a live process holds and those on it, with the pid on the other side. */
+  monitorPeers(
+    pid: Pid,
+  ): { monitors: { ref: Ref; pid: Pid }[]; monitoredBy: { ref: Ref; pid: Pid }[] } | undefined;
 
   // ---- the shell --------------------------------------------------------------------
   /**

@@ -15,7 +15,7 @@
  */
 import { spawn as spawnChild } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isNodeName } from '../control/paths.js';
 import {
@@ -47,6 +47,7 @@ import { watch } from '../watch/index.js';
 import { clusterMain, isClusterCommand } from './cluster.js';
 import { ConfigError, loadConfig, packageNodeName } from './config.js';
 import { init } from './init.js';
+import { ObserverUsageError, observeHere, observerCommand, observerFlags } from './observer.js';
 import { REMOTE_COMMANDS, RemoteUsageError, remoteCommand, targetPositionals } from './remote.js';
 
 const USAGE = `Usage: hotcode <command> [options]
@@ -73,6 +74,8 @@ Remote control of a named node (a node named by --name, or by hotcode run after 
                                          (no modules: every module whose source differs)
   status NAME                            modules, versions, processes in old code, memory
   stop NAME                              stop the node
+  observer NAME [--port 4848]            a live web page of the node (S10): modules and versions,
+                                         processes, supervision trees, code changes
 
 Options:
   --src <dir>        source directory (repeatable; default: src)
@@ -94,6 +97,12 @@ Options:
   --upgrade          deploy: load as a release upgrade (S8.4)
   --change <server>:<module>
                      deploy --upgrade: migrate that server's state with module's codeChange
+  --observer         run/shell: serve the observer's page for this node (S10)
+  --port <n>         observer: the page's port (default 4848)
+  --host <h> --allow-remote
+                     observer: serve the page on h instead of 127.0.0.1
+  --allow-destructive
+                     observer: offer purge and kill on the page
   --verbose          full stack traces
   -h, --help         this help
   -v, --version      hotcode's version
@@ -117,6 +126,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
   name: { type: 'string' },
+  observer: { type: 'boolean' },
+  'allow-destructive': { type: 'boolean' },
+  'allow-remote': { type: 'boolean' },
   'no-control': { type: 'boolean' },
   socket: { type: 'string' },
   host: { type: 'string' },
@@ -140,7 +152,15 @@ const VALUE_OPTIONS = new Set([
   '--secret-file',
   '--change',
 ]);
-const COMMANDS = new Set(['shell', 'run', 'compile', 'init', 'help', ...REMOTE_COMMANDS]);
+const COMMANDS = new Set([
+  'shell',
+  'run',
+  'compile',
+  'init',
+  'help',
+  'observer',
+  ...REMOTE_COMMANDS,
+]);
 
 const err = createStyle(wantsColor(process.stderr));
 
@@ -178,7 +198,7 @@ function splitArgv(argv: string[]): { command: string; args: string[]; rest: str
     if (command === undefined) {
       if (!COMMANDS.has(a))
         throw new UsageError(
-          `unknown command '${a}' (commands: shell, run, compile, init, ${[...REMOTE_COMMANDS].join(', ')})`,
+          `unknown command '${a}' (commands: shell, run, compile, init, ${[...REMOTE_COMMANDS].join(', ')}, observer)`,
         );
       command = a;
       continue;
@@ -308,11 +328,16 @@ function withControl(
 
 async function shellCommand(s: Settings, values: Record<string, unknown>): Promise<never> {
   requireProject(s);
-  await start(withControl(s, values, undefined));
+  const options = withControl(s, values, undefined);
+  await start(options);
   // The first type check loads TypeScript (~1.5 s): do it while the user types.
   void services.warmTypeGate().catch(() => {});
   const out = createStyle(wantsColor(process.stdout));
   await makeStale(s, (line) => process.stdout.write(`${line}\n`));
+  if (values.observer)
+    await observeHere(options.name ?? basename(s.start.root), observerFlags(values), (line) =>
+      process.stdout.write(`${out.dim(line)}\n`),
+    );
   const history = process.env.HOTCODE_HISTORY ?? join(s.start.root, '.hotcode_history');
   const shell = startShell({
     src: s.start.src,
@@ -358,7 +383,8 @@ async function runCommand(
     );
   requireProject(s);
   // hotcode run names its node after the nearest package.json by default (S9.1).
-  await start(withControl(s, values, packageNodeName(process.cwd())));
+  const options = withControl(s, values, packageNodeName(process.cwd()));
+  await start(options);
   await makeStale(s, (line) => process.stderr.write(`${line}\n`));
   // Unknown module or function: one line, as Erlang's `erl -run` reports undef.
   const loaded = code.ensureLoaded(module);
@@ -379,6 +405,10 @@ async function runCommand(
       `undef: ${module}.${fname} is not a function exported by ${module} (its functions: ${fns.join(', ') || 'none'})`,
     );
   }
+  if (values.observer)
+    await observeHere(options.name ?? basename(s.start.root), observerFlags(values), (line) =>
+      process.stderr.write(`${err.dim(`hotcode: ${line}`)}\n`),
+    );
   let crashed = false;
   setLogger({
     error(_message, meta) {
@@ -557,6 +587,15 @@ async function main(argv: string[]): Promise<void> {
     throw e;
   }
   try {
+    const observing = split.command === 'observer' || values.observer === true;
+    for (const flag of ['allow-destructive', 'allow-remote'])
+      if (values[flag] !== undefined && !observing)
+        throw new UsageError(
+          `--${flag} is an option of the observer (hotcode observer, or --observer)`,
+        );
+    if (values.observer && split.command !== 'shell' && split.command !== 'run')
+      throw new UsageError('--observer is an option of hotcode run and hotcode shell');
+    if (split.command === 'observer') await observerCommand(positionals, values);
     if (REMOTE_COMMANDS.has(split.command))
       await remoteCommand(split.command, positionals, split.rest, values, {
         src: s.start.src,
@@ -565,7 +604,7 @@ async function main(argv: string[]): Promise<void> {
         oldCode: s.oldCode,
       });
     for (const flag of ['socket', 'host', 'port', 'check', 'upgrade', 'change'])
-      if (values[flag] !== undefined)
+      if (values[flag] !== undefined && !(observing && (flag === 'host' || flag === 'port')))
         throw new UsageError(`--${flag} is an option of the remote commands (hotcode --help)`);
     if (split.command !== 'shell' && split.command !== 'run')
       for (const flag of ['name', 'no-control'])
@@ -578,7 +617,8 @@ async function main(argv: string[]): Promise<void> {
     } else if (split.command === 'run') await runCommand(s, values, positionals, split.rest);
     else if (split.command === 'compile') await compileCommand(s, positionals);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof RemoteUsageError) fail(e.message);
+    if (e instanceof UsageError || e instanceof RemoteUsageError || e instanceof ObserverUsageError)
+      fail(e.message);
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && !s.verbose) fail(formatError(e, err, { stack: false }));
     fail(formatError(e, err, { stack: s.verbose }));

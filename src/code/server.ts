@@ -645,6 +645,26 @@ export class CodeServer {
     return this.#records.get(name)?.current?.number;
   }
 
+  /**
+   * Every module with a version loaded: the numbers of its current and old
+   * versions and the processes in the old one (S4.3) — what the observer
+   * shows (S10.2), without listing the users of current versions.
+   */
+  versionSummaries(): { module: string; current?: number; old?: number; oldUsers: Pid[] }[] {
+    const out: { module: string; current?: number; old?: number; oldUsers: Pid[] }[] = [];
+    for (const rec of this.#records.values()) {
+      if (rec.current === undefined && rec.old === undefined) continue;
+      const e: { module: string; current?: number; old?: number; oldUsers: Pid[] } = {
+        module: rec.name,
+        oldUsers: rec.old ? this.#table.usersOf(rec.old.token).map((p) => p.pid) : [],
+      };
+      if (rec.current) e.current = rec.current.number;
+      if (rec.old) e.old = rec.old.number;
+      out.push(e);
+    }
+    return out;
+  }
+
   isLoaded(name: string): { file: string } | false {
     const cur = this.#records.get(name)?.current;
     return cur ? { file: cur.file } : false;

@@ -22,6 +22,7 @@ import {
 import { BadArgError, HotcodeError, UndefError } from '../errors.js';
 import { code, mod, processes, run, stop, whereis } from '../index.js';
 import { currentNode } from '../node.js';
+import { OBSERVER_COMMANDS } from '../observe/commands.js';
 import type { EvalResult, ShellSession } from '../shell/session.js';
 import { describe, isModuleName } from '../vocabulary.js';
 import type { Channel } from './channel.js';
@@ -335,6 +336,9 @@ export const COMMANDS: Record<string, Command> = {
   },
 
   history: () => changeHistory(),
+
+  // The observer's (S10): its code is loaded on the first of them.
+  ...OBSERVER_COMMANDS,
 
   // ---- the remote shell (S9.4) ------------------------------------------------------------
 

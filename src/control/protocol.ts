@@ -12,6 +12,13 @@
  * (commands.ts) and reached from a client with `request(cmd, args)`.
  */
 import type { SystemVersion } from '../compiler/check.js';
+import type {
+  Action,
+  ActionResult,
+  Inspection,
+  Snapshot,
+  SnapshotOptions,
+} from '../observe/types.js';
 import type { Diagnostic } from '../types.js';
 
 export interface Request {
@@ -114,6 +121,10 @@ export type WireEvalResult =
  *   if the current versions are still `expect`'s (else `conflict`); with
  *   `upgrade`, as a release upgrade (S8.4) with those `change` specs.
  * - `history` — the last code changes (the observer's history, S10.2).
+ * - `observer.snapshot`, `observer.subscribe` / `observer.inspect` /
+ *   `observer.unsubscribe`, `observer.act` — the observer's (S10;
+ *   observe/commands.ts): a snapshot of the node, one pushed every second
+ *   as `{ event: 'observer.snapshot', sub, snapshot }`, and the page's actions.
  * - `shell.open` — a shell session on the node (S7) for a remote shell:
  *   its output comes as `{ event: 'shell.output', session, text }`, and
  *   `{ event: 'shell.sync', session, running }` says when a line's
@@ -144,6 +155,11 @@ export interface Commands {
     result: WireDeployResult;
   };
   history: { args: Record<string, never>; result: unknown[] };
+  'observer.snapshot': { args: SnapshotOptions; result: Snapshot };
+  'observer.subscribe': { args: SnapshotOptions & { sub: number }; result: { sub: number } };
+  'observer.inspect': { args: { sub: number; inspect: Inspection[] }; result: boolean };
+  'observer.unsubscribe': { args: { sub: number }; result: boolean };
+  'observer.act': { args: { action: Action }; result: ActionResult };
   'shell.open': { args: { columns?: number; color?: boolean }; result: { session: number } };
   'shell.eval': { args: { session: number; code: string }; result: WireEvalResult };
   'shell.complete': { args: { session: number; line: string }; result: [string[], string] };

@@ -9,6 +9,14 @@ import { resolveFair } from './fairness.js';
 
 export type Match = (msg: unknown) => boolean;
 
+/** Messages delivered to any mailbox of this OS process (the observer's messages/s, S10.2). */
+let delivered = 0;
+
+/** How many messages were delivered to mailboxes so far (a plain counter: one increment per message). */
+export function deliveredMessages(): number {
+  return delivered;
+}
+
 /**
  * Does `match` accept `msg`? A match that throws (on a message whose
  * properties throw when read, say) counts as no match (S5.2).
@@ -93,6 +101,7 @@ export abstract class Mailbox {
 
   /** Delivers to the waiting receive if it matches, else queues. */
   deliver(msg: unknown): void {
+    delivered++;
     const resolve = this.wResolve;
     if (resolve !== undefined) {
       const match = this.wMatch;
@@ -171,6 +180,11 @@ export abstract class Mailbox {
   /** Messages in order (for flush and inspection). */
   toArray(): unknown[] {
     return this.items === undefined ? [] : this.items.slice(this.head);
+  }
+
+  /** The oldest `n` queued messages, left in place (the observer's mailbox preview). */
+  peek(n: number): unknown[] {
+    return this.items === undefined ? [] : this.items.slice(this.head, this.head + n);
   }
 
   /** The owner exited: its messages and pending receives are dropped (S4.4). */

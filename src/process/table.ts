@@ -526,6 +526,35 @@ export class ProcessTable {
     return this.#count;
   }
 
+  /**
+   * One pass over the live processes for the observer (S10.2), without
+   * building anyone's processInfo: the `n` with the longest mailboxes
+   * (longest first; oldest first among equals) and those whose initial call
+   * is `initialCall` (`module.fname/arity`).
+   */
+  survey(n: number, initialCall: string): { longest: Pid[]; matching: Pid[]; count: number } {
+    const slash = initialCall.lastIndexOf('/');
+    const fname = initialCall.slice(0, slash);
+    const arity = Number(initialCall.slice(slash + 1));
+    const busy: Proc[] = [];
+    const idle: Proc[] = [];
+    const matching: Pid[] = [];
+    for (let p = this.#first; p !== undefined; p = p.next) {
+      if (p.length > 0) busy.push(p);
+      else if (idle.length < n) idle.push(p);
+      const i = p.initial;
+      if (typeof i === 'function' ? i.name === fname && i.length === arity : i === initialCall)
+        matching.push(p.pid);
+    }
+    busy.sort((a, b) => b.length - a.length);
+    const longest = busy.slice(0, n).map((p) => p.pid);
+    for (const p of idle) {
+      if (longest.length >= n) break;
+      longest.push(p.pid);
+    }
+    return { longest, matching, count: this.#count };
+  }
+
   /** What processInfo tells of a live process (S5.6), but the versions it uses; undefined if dead. */
   info(pid: Pid): ProcessFacts | undefined {
     const p = this.lookup(pid);
@@ -542,6 +571,20 @@ export class ProcessTable {
     const initialCall = initialCallOf(p);
     if (initialCall !== undefined) facts.initialCall = initialCall;
     return facts;
+  }
+
+  /**
+   * The monitors a live process holds and those held on it, each with the
+   * pid on the other side (the observer's process view, S10.2); undefined if dead.
+   */
+  monitorPeers(
+    pid: Pid,
+  ): { monitors: { ref: Ref; pid: Pid }[]; monitoredBy: { ref: Ref; pid: Pid }[] } | undefined {
+    const p = this.lookup(pid);
+    if (p === undefined) return undefined;
+    const side = (m: Map<Ref, Proc> | undefined) =>
+      m === undefined ? [] : [...m].map(([ref, other]) => ({ ref, pid: other.pid }));
+    return { monitors: side(p.monitors), monitoredBy: side(p.monitoredBy) };
   }
 
   // ---- messages ----------------------------------------------------------------------
