@@ -1,4 +1,4 @@
-// Compile time of large modules (SPEC S6.8: compile time grows linearly with
+// Compile time of large modules (S6.8: compile time grows linearly with
 // the size of a module; issue 10 finding 9).
 //
 //   compile.file_5mb_s            `c(M, { typecheck: false })` of a 5 MB module of

@@ -1,4 +1,4 @@
-// Remote-control benchmarks (issue 12, SPEC S9), against a named node in a
+// Remote-control benchmarks (issue 12, S9), against a named node in a
 // child process (a private runtime dir and secret in a temp dir):
 //   remote.rpc_us       median rpc round trip over the Unix socket (target ≤ 300 µs)
 //   remote.deploy_ms    node.deploy(['m0']) of an edited 50-line module, warm, end to end:

@@ -14,7 +14,7 @@ import { benchCore, groups as coreGroups } from './core.js';
 import { benchGate, groups as gateGroups } from './gate.js';
 import { benchDir, round } from './util.js';
 
-/** Targets (DESIGN.md "Numbers to reach" and the issues): [op, bound]. */
+/** Targets (docs/architecture.md and the issues): [op, bound]. */
 const TARGETS = {
   'call.qualified': ['<=', 1.1],
   'call.external_ref': ['<=', 3],

@@ -1,4 +1,4 @@
-// Type gate benchmarks (SPEC S6.2, issue 5), measured through createTypeGate().check():
+// Type gate benchmarks (S6.2, issue 5), measured through createTypeGate().check():
 //   typegate.c_50_lines_ms       warm median round trip, body edit of a 50-line module
 //   typegate.signature_edit_ms   warm median round trip, exported-signature edit used by 10 importers
 //   typegate.heap_growth_mb_1000 checker heap after 1,000 recompiles minus after 10 (benchTypegateHeap)

@@ -1,4 +1,4 @@
-// The cost of checking transitions (SPEC S6.2, issue 11):
+// The cost of checking transitions (S6.2, issue 11):
 //   typegate.transition_ms   extra time of a warm check when 10 old versions of importers are in
 //                            use (10 transition sources) over the same check with none
 //

@@ -1,11 +1,11 @@
 /**
- * Types of the OTP behaviours (SPEC S8): `genServer`, `sys`, `supervisor`
+ * Types of the OTP behaviours (S8): `genServer`, `sys`, `supervisor`
  * and the release `upgrade`.
  *
  * The behaviours themselves are hot modules (src/stdlib/, compiled at build
  * time, loaded from the sticky runtime directory, S6.6); this file only
  * describes them, so that `src/index.ts` can type its handles without a
- * static import of the stdlib (DESIGN.md: no import runs back up).
+ * static import of the stdlib (docs/architecture.md: no import runs back up).
  *
  * Callback-module types let the type gate check a server's state and
  * messages. Annotate each callback, or check the whole module at once:

@@ -258,7 +258,7 @@ export async function compileFile(
   return Array.isArray(module) ? { modules: out.results } : out.results[0]!;
 }
 
-/** Marks a load result with the processes its purge killed (non-enumerable: shapes stay SPEC's). */
+/** Marks a load result with the processes its purge killed (non-enumerable: shapes stay as documented). */
 function withKilled<T extends object>(r: T, killed: readonly Pid[]): T {
   Object.defineProperty(r, 'killed', { value: [...killed], enumerable: false });
   return r;

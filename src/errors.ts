@@ -1,6 +1,6 @@
 /**
  * Thrown errors of hotcode: each has a `name`, a stable `code` and a message
- * that names the call and says what to do (STYLE.md practice 5). Everyday
+ * that names the call and says what to do. Everyday
  * failures of code loading are values, not exceptions (practice 3); these are
  * for misuse and for calls that cannot proceed.
  */
@@ -30,7 +30,7 @@ export class HotcodeError extends Error {
 
 /**
  * A qualified call to a module with no object file, or to a function the
- * current version does not export (SPEC S3.5; Erlang's `undef`).
+ * current version does not export (S3.5; Erlang's `undef`).
  */
 export class UndefError extends HotcodeError {
   readonly module: string;

@@ -1,7 +1,8 @@
 /**
  * hotcode — Erlang/OTP hot code loading for TypeScript on Node.js.
  *
- * The public surface (SPEC S0.3). Promises: `start`, `stop`, `run`, `c`,
+ * The public surface (S0.3; clause numbers such as S0.3 are those of
+ * docs/semantics.md, which states every rule). Promises: `start`, `stop`, `run`, `c`,
  * `lm`, `compile.file`, `receive` and the behaviours' calls that wait for a
  * reply; everything else is synchronous.
  *

@@ -1,8 +1,8 @@
 /**
- * The public types of hotcode: results of code loading (SPEC S6.4), version
+ * The public types of hotcode: results of code loading (S6.4), version
  * information (S2.4), compile results (S6.1) and handles (S0.4, S3).
  *
- * Everyday failures are values from closed sets (STYLE.md practice 3); misuse
+ * Everyday failures are values from closed sets; misuse
  * throws a {@link HotcodeError} with a stable `code`.
  */
 
@@ -62,7 +62,7 @@ export interface Diagnostic {
   category: 'error' | 'warning' | 'suggestion' | 'message';
   /**
    * Set when the problem is in an old version of the module that processes
-   * still run (SPEC S6.2, the transition): names that version and its users,
+   * still run (S6.2, the transition): names that version and its users,
    * e.g. `version 1, used by <0.85.0>`; `line` and `column` are in that
    * version's recorded source.
    */
@@ -99,7 +99,7 @@ export interface NoSource {
 
 /**
  * The object files could not be written (`out` removed, not a directory,
- * read-only; SPEC S6.8): none was written, and the running code is untouched.
+ * read-only; S6.8): none was written, and the running code is untouched.
  */
 export interface WriteFailed {
   error: 'write';
@@ -134,7 +134,7 @@ export type CManyResult =
 
 /**
  * A module handle: a stable object per module name whose properties are the
- * module's current exports (SPEC S1.5, S3). Functions read from it are external
+ * module's current exports (S1.5, S3). Functions read from it are external
  * references that always call the current version (S3.4).
  *
  * Give it the module's type to call it with types:

@@ -73,7 +73,7 @@ describe(
       assert.equal(alive, 0, `${alive} of ${versions.length} purged versions are still reachable`);
       const grown = process.memoryUsage().heapUsed - heapBefore;
       // Measured here: −0.8 MB (the heap shrinks as the first versions' caches go). The contract
-      // is ≤ 1 KB per version (DESIGN.md): 1 MB for 1,000, with the margin of a noisy machine.
+      // is ≤ 1 KB per version (docs/architecture.md): 1 MB for 1,000, with the margin of a noisy machine.
       assert.ok(
         grown < 1024 * 1024,
         `heap grew by ${(grown / 1024).toFixed(0)} KB over ${N} versions (more than 1 KB per version)`,

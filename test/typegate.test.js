@@ -1,4 +1,4 @@
-// The type gate (SPEC S6.2) through its public API: createTypeGate → check → close.
+// The type gate (S6.2) through its public API: createTypeGate → check → close.
 // Each project is copied from test/fixtures/typegate/<name> into a fresh temp dir;
 // edited sources come from test/fixtures/typegate/versions/.
 //

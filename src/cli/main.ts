@@ -495,7 +495,7 @@ async function compileCommand(s: Settings, positionals: string[]): Promise<never
 
 /**
  * On Node 22, AsyncLocalStorage is only fast with AsyncContextFrame
- * (default from Node 24): run again with the flag (DESIGN.md "Processes").
+ * (default from Node 24): run again with the flag (docs/architecture.md).
  */
 function reexecIfNeeded(): boolean {
   const major = Number(process.versions.node.split('.')[0]);

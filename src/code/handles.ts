@@ -1,5 +1,5 @@
 /**
- * Module records and handles (SPEC S2, S3; DESIGN.md "Handles and calls").
+ * Module records and handles (S2, S3; docs/architecture.md).
  *
  * Per module name, for the life of the OS process:
  * - a *cell* `{ v }`: `v` is the current version's exports object (or a stub

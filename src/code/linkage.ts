@@ -8,7 +8,7 @@
  * - `__hcV`, one per loaded version: its frame counter, `require` from the
  *   source's directory, `import.meta`, and the miss proxy for its exports.
  *
- * Tail calls (SPEC S3.3; DESIGN.md "the callee decides"): a compiled async
+ * Tail calls (S3.3; docs/architecture.md): a compiled async
  * function with tail calls starts with `const __hc_dr = __hc.d; __hc.d =
  * false`. The driver sets `d` just before it calls a function marked
  * tail-capable, so only a function the driver called returns TailCall values

@@ -7,7 +7,7 @@
  *            to the .ts source; its `sourcesContent` is the source itself)
  *
  * It is never imported through Node's module system, so a purged version can
- * be garbage-collected (SPEC S1.2).
+ * be garbage-collected (S1.2).
  */
 import { md5 } from '../vocabulary.js';
 

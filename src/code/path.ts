@@ -1,5 +1,5 @@
 /**
- * The code path (SPEC S1.3): an ordered list of object-file directories; the
+ * The code path (S1.3): an ordered list of object-file directories; the
  * first one that has `M.js` wins. Directories are stored absolute.
  */
 import { existsSync, statSync } from 'node:fs';

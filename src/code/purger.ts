@@ -1,10 +1,10 @@
 /**
- * The purger: decides who dies (STYLE.md practice 1; OTP's
+ * The purger: decides who dies (OTP's
  * `erts_code_purger.erl`). "Kill all processes running code from old
  * Module, then purge" — and soft purge, which refuses while anyone uses it.
  *
  * Cost depends only on the processes that ran the old version's async code
- * (its token's counters), never on bystanders (DESIGN.md "Purging") — and,
+ * (its token's counters), never on bystanders (docs/architecture.md) — and,
  * when a process calls purge, on its own call stack.
  */
 import type { Pid } from '../process/pid.js';

@@ -1,5 +1,5 @@
 /**
- * The code server: the one owner of the module table (STYLE.md practice 1).
+ * The code server: the one owner of the module table (as OTP's code_server.erl is).
  * Everything that changes which code runs goes through here; calls read the
  * table through cells and handles (handles.ts), which only this file
  * repoints. Its state is private.

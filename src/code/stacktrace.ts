@@ -1,6 +1,6 @@
 /**
  * Stack traces that point into the `.ts` source of the version that ran,
- * old versions included (DESIGN.md "Loading"). Each loaded version is
+ * old versions included (docs/architecture.md). Each loaded version is
  * compiled under its own filename; while it is current or old, that filename
  * maps to its source map here. Purge unregisters it, so no per-version map
  * outlives its version (Node's own source-map cache is keyed by filename and

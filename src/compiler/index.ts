@@ -1,5 +1,5 @@
 /**
- * compile.file and the compile step of `c` (SPEC S6.1–S6.3): find sources,
+ * compile.file and the compile step of `c` (S6.1–S6.3): find sources,
  * compile, ask the type gate, write object files all or none.
  */
 import { existsSync, linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';

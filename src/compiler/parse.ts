@@ -1,5 +1,5 @@
 /**
- * acorn, with its scope bookkeeping made linear (SPEC S6.8: compile time
+ * acorn, with its scope bookkeeping made linear (S6.8: compile time
  * grows linearly with the size of a module).
  *
  * acorn keeps the names declared in each scope in arrays and looks each new

@@ -3,7 +3,7 @@
  * passes over one shared context (rewrite/context.ts), in this order:
  *
  * 1. imports (rewrite/imports.ts) — sibling modules become handle and cell
- *    bindings, so that calls are qualified (SPEC S1.4, S3.1); `hotcode` the
+ *    bindings, so that calls are qualified (S1.4, S3.1); `hotcode` the
  *    running node's API; packages Node's own `require` from the source's
  *    directory;
  * 2. exports (rewrite/exports.ts) — export syntax becomes entries of the

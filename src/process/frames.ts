@@ -1,12 +1,12 @@
 /**
- * Suspended-frame counts (SPEC S4.3): a process *uses* a version while an
+ * Suspended-frame counts (S4.3): a process *uses* a version while an
  * `await` in that version's code has not resumed. Compiled code increments a
  * counter before each await and decrements it after (compiler/rewrite.ts);
  * there is no stack walking.
  *
  * A counter belongs to one (process, version) pair. The version's token keeps
  * the set of its counters, so purge looks only at processes that ran the
- * version's async code — never at bystanders (DESIGN.md "Purging").
+ * version's async code — never at bystanders (docs/architecture.md).
  */
 import type { Proc } from './table.js';
 

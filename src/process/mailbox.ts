@@ -2,8 +2,8 @@
  * A process's mailbox: an array-backed queue with a moving head, plus the one
  * pending `receive` of its owner (a process waits in one receive at a time).
  * Selective receive scans from the oldest message and leaves the others in
- * order (SPEC S5.2). The queue array is created on first use: most idle
- * processes never hold a message (spawn cost, DESIGN.md).
+ * order (S5.2). The queue array is created on first use: most idle
+ * processes never hold a message (spawn cost, docs/architecture.md).
  */
 import { resolveFair } from './fairness.js';
 

@@ -5,7 +5,7 @@
  *
  * A process is a record plus one async function running on the event loop;
  * the current process is held in one AsyncLocalStorage, the only mechanism
- * that stays right after an `await` in plain, uncompiled code (DESIGN.md).
+ * that stays right after an `await` in plain, uncompiled code (docs/architecture.md).
  *
  * This layer knows nothing of modules: suspended-frame counts are kept per
  * opaque version token (frames.ts), which the code server creates and labels.

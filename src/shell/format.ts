@@ -1,8 +1,8 @@
 /**
  * Turning values into text for people: diagnostics, errors, reload lines and
  * tables. The shell, watch mode and the `hotcode` command share these, so a
- * compile error or a crash reads the same wherever it shows up (STYLE.md
- * practice 4: outcomes rendered to text in one place).
+ * compile error or a crash reads the same wherever it shows up (outcomes
+ * are rendered to text in one place).
  */
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';

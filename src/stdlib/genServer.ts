@@ -1,5 +1,5 @@
 /**
- * genServer — OTP's gen_server as a hot module of the runtime (SPEC S8.1).
+ * genServer — OTP's gen_server as a hot module of the runtime (S8.1).
  *
  * A server is a process that loops over its mailbox and calls its callback
  * module with qualified calls (through the module's cell), so a new version of
@@ -656,7 +656,7 @@ function badReturn(s: Server, callback: string, r: unknown): Step {
   return {
     stop: callError(
       'bad_return_value',
-      `${s.module}.${callback} returned ${describe(r)}; expected an object with a state (SPEC S8.1)`,
+      `${s.module}.${callback} returned ${describe(r)}; expected an object with a state (S8.1)`,
       {
         value: r,
       },

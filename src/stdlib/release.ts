@@ -1,5 +1,5 @@
 /**
- * release — a release upgrade, `upgrade({ load, change })` (SPEC S8.4): what
+ * release — a release upgrade, `upgrade({ load, change })` (S8.4): what
  * OTP's release_handler does with an appup's `load_module` and
  * `update … {advanced, Extra}` instructions, for one node.
  *

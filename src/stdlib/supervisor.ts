@@ -1,5 +1,5 @@
 /**
- * supervisor — OTP's supervisor as a hot module of the runtime (SPEC S8.3).
+ * supervisor — OTP's supervisor as a hot module of the runtime (S8.3).
  *
  * A supervisor is a genServer whose callback module is this one (as in OTP,
  * where supervisor is a gen_server): `init`, `handleCall`, `handleInfo` and

@@ -1,5 +1,5 @@
 /**
- * sys — OTP's sys for any genServer (and supervisor, which is one), SPEC S8.2.
+ * sys — OTP's sys for any genServer (and supervisor, which is one), S8.2.
  *
  * Each function sends a system request (`{ $gen: 'system', … }`, genServer's
  * protocol) and waits for the answer like `genServer.call`: every one is a

@@ -169,7 +169,7 @@ export function bodyPass(cx: RewriteContext): void {
           if (!f) {
             cx.problem(
               node.start,
-              'top-level `await` is not allowed: loading a module is synchronous (SPEC S1.5); do asynchronous work in a function that a process runs',
+              'top-level `await` is not allowed: loading a module is synchronous (S1.5); do asynchronous work in a function that a process runs',
             );
             break;
           }
@@ -255,7 +255,7 @@ export function bodyPass(cx: RewriteContext): void {
     if (!f) {
       cx.problem(
         node.start,
-        'top-level `for await` is not allowed: loading is synchronous (SPEC S1.5); move it into a function that a process runs',
+        'top-level `for await` is not allowed: loading is synchronous (S1.5); move it into a function that a process runs',
       );
       return;
     }

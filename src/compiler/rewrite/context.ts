@@ -14,7 +14,7 @@ export interface RewriteProblem {
   message: string;
 }
 
-/** How an import specifier is understood (SPEC S1.4). */
+/** How an import specifier is understood (S1.4). */
 export type Specifier =
   | { kind: 'api' }
   | { kind: 'module'; name: string }

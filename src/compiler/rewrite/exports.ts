@@ -1,5 +1,5 @@
 /**
- * The export passes (SPEC S1.5): export syntax is removed and each export
+ * The export passes (S1.5): export syntax is removed and each export
  * becomes an entry of the object the body returns — a plain property for a
  * binding that cannot change (`const`, function, class), a getter for one
  * that can (`let`, `var`, re-exports read through a handle).

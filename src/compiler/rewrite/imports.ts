@@ -1,5 +1,5 @@
 /**
- * The imports pass (SPEC S1.4): every import declaration is removed. A
+ * The imports pass (S1.4): every import declaration is removed. A
  * sibling module's bindings are recorded, so the body pass can turn each use
  * into a qualified reference; `hotcode` and packages become constants in the
  * head.

@@ -2,7 +2,7 @@ import { siblingModuleOf } from '../../vocabulary.js';
 import type { Specifier } from './context.js';
 
 /**
- * How an import specifier is understood (SPEC S1.4): `hotcode` is the node's
+ * How an import specifier is understood (S1.4): `hotcode` is the node's
  * API; `./name` (any source extension) a sibling module; any other relative
  * or absolute path an error; anything else a package.
  */

@@ -13,7 +13,7 @@
  * plus the checking of a handful of files.
  *
  * Imports are resolved by TypeScript's own rules under the project's options
- * (SPEC S6.2: the gate judges as `tsc --noEmit` would); hotcode's flat module
+ * (S6.2: the gate judges as `tsc --noEmit` would); hotcode's flat module
  * namespace across several source directories is only a fallback for a
  * sibling specifier that finds nothing beside its importer.
  */

@@ -24,7 +24,7 @@ export type ConfigResult =
 /**
  * Used when the project has no tsconfig.json: the options of the
  * `tsconfig.json` that `hotcode init` writes (docs/typegate.md), where every
- * source file is a module (SPEC S1.1) and `.js` modules' types are seen by
+ * source file is a module (S1.1) and `.js` modules' types are seen by
  * the `.ts` modules that import them.
  */
 function defaultOptions(): ts.CompilerOptions {
@@ -163,7 +163,7 @@ function stamp(file: string): string {
 
 /**
  * The `package.json` files whose `"type"` can decide whether a module is ES or
- * CommonJS (`module: nodenext`, SPEC S6.2): the nearest one above a source
+ * CommonJS (`module: nodenext`, S6.2): the nearest one above a source
  * file decides, so every `package.json` path from each source directory up to
  * the filesystem root (a few `stat`s per check).
  */

@@ -1,5 +1,5 @@
 /**
- * The type gate (SPEC S6.2): refuses a change whose types do not check — in
+ * The type gate (S6.2): refuses a change whose types do not check — in
  * the changed modules, in the modules that import them, or in the old
  * versions that processes still run after the load (the transition) —
  * before anything is written or loaded. It judges as `tsc --noEmit` would

@@ -32,7 +32,7 @@ export interface SourceText {
 
 /**
  * The recorded source of an old version of `module` that live processes will
- * still run after the load (SPEC S6.2, S4.3): the *transition* the change
+ * still run after the load (S6.2, S4.3): the *transition* the change
  * makes them go through. `file` is the module's source path (the old text is
  * checked as if it sat there); `text` is that version's source.
  */
