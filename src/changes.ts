@@ -30,6 +30,7 @@ import type {
   ModuleLoadError,
   NoSource,
   OldUsers,
+  PreparedCode,
 } from './types.js';
 import { isModuleName, moduleOfSourceFile } from './vocabulary.js';
 
@@ -460,34 +461,61 @@ export type DeployResult =
  * loads them too), then installed at once with purge.
  */
 export function applyDeploy(req: DeployRequest): Promise<DeployResult> {
+  const { n, names, done } = deployStart(req, 'deploy');
+  return recorded(done, async (change): Promise<DeployResult> => {
+    const staged = stageDeploy(req, names, n);
+    if ('error' in staged) return staged;
+    if (req.check) return { modules: names, killed: [] };
+    const written = writeAll(staged.items);
+    if (written !== undefined) return { error: 'write', reason: written };
+    if (!change.live()) return STOPPED;
+    const kill = new Set(req.kill ?? []);
+    const victims = kill.size ? processes.processes().filter((p) => kill.has(String(p))) : [];
+    const r = server.finishWithPurge(staged.prepared, victims);
+    return 'error' in r ? r : { modules: r.modules, killed: r.killed };
+  });
+}
+
+/** What every deploy checks before it is queued: its shape, its module names; its history entry. */
+function deployStart(
+  req: DeployRequest | UpgradeDeployRequest,
+  kind: 'deploy' | 'upgrade',
+): { n: NodeState; names: string[]; done: (result: unknown) => void } {
   const n = currentNode('deploy');
   if (req === null || typeof req !== 'object' || !Array.isArray(req.objects))
     badarg('deploy: expected { objects, expect }');
   const names = req.objects.map((o) => server.moduleArg(o?.module, 'deploy'));
   const done = req.check
     ? () => {}
-    : withOrigin(origin === 'api' ? 'deploy' : origin, () => recordStart('deploy', names));
-  return recorded(done, async (change): Promise<DeployResult> => {
-    const moved = Object.entries(req.expect ?? {})
-      .filter(([m, md5]) => (server.versions(m).current?.md5 ?? null) !== md5)
-      .map(([m]) => m);
-    if (moved.length) return { error: 'conflict', modules: moved };
-    const items = req.objects.map((o, i) => ({
-      module: names[i]!,
-      file: join(n.options.out, `${names[i]}.js`),
-      text: String(o.text),
-    }));
-    const prepared = server.prepareBinaries(items);
-    if ('error' in prepared) return prepared;
-    if (req.check) return { modules: names, killed: [] };
-    const written = writeAll(items);
-    if (written !== undefined) return { error: 'write', reason: written };
-    if (!change.live()) return STOPPED;
-    const kill = new Set(req.kill ?? []);
-    const victims = kill.size ? processes.processes().filter((p) => kill.has(String(p))) : [];
-    const r = server.finishWithPurge(prepared.prepared, victims);
-    return 'error' in r ? r : { modules: r.modules, killed: r.killed };
-  });
+    : withOrigin(origin === 'api' ? 'deploy' : origin, () => recordStart(kind, names));
+  return { n, names, done };
+}
+
+/**
+ * A deploy's first step in the queue: refused with `conflict` if the node's
+ * current versions moved since the plan; else its object files, prepared
+ * (read and compiled by V8, loaded nothing), with the files they go to.
+ */
+function stageDeploy(
+  req: DeployRequest | UpgradeDeployRequest,
+  names: string[],
+  n: NodeState,
+):
+  | { items: { module: string; file: string; text: string }[]; prepared: PreparedCode }
+  | { error: 'conflict'; modules: string[] }
+  | { error: ModuleLoadError[] } {
+  const moved = Object.entries(req.expect ?? {})
+    .filter(([m, md5]) => (server.versions(m).current?.md5 ?? null) !== md5)
+    .map(([m]) => m);
+  if (moved.length) return { error: 'conflict', modules: moved };
+  const items = req.objects.map((o, i) => ({
+    module: names[i]!,
+    file: join(n.options.out, `${names[i]}.js`),
+    text: String(o.text),
+  }));
+  const prepared = server.prepareBinaries(items);
+  if ('error' in prepared) return prepared;
+  return { items, prepared: prepared.prepared };
 }
 
 /** Writes object files all or none (temporary files, then renames); the failure, if any. */
@@ -531,27 +559,14 @@ export type UpgradeDeployResult =
  * nothing (it needs no TypeScript).
  */
 export function applyUpgradeDeploy(req: UpgradeDeployRequest): Promise<UpgradeDeployResult> {
-  const n = currentNode('deploy');
-  if (req === null || typeof req !== 'object' || !Array.isArray(req.objects))
-    badarg('deploy: expected { objects, expect, change }');
-  if (!Array.isArray(req.change)) badarg('deploy: change must be a list of { server, module }');
-  const names = req.objects.map((o) => server.moduleArg(o?.module, 'deploy'));
-  const done = req.check
-    ? () => {}
-    : withOrigin(origin === 'api' ? 'deploy' : origin, () => recordStart('upgrade', names));
+  if (req !== null && typeof req === 'object' && !Array.isArray(req.change))
+    badarg('deploy: change must be a list of { server, module }');
+  const { n, names, done } = deployStart(req, 'upgrade');
   return recorded(done, async (change): Promise<UpgradeDeployResult> => {
-    const moved = Object.entries(req.expect ?? {})
-      .filter(([m, md5]) => (server.versions(m).current?.md5 ?? null) !== md5)
-      .map(([m]) => m);
-    if (moved.length) return { error: 'conflict', modules: moved };
-    const items = req.objects.map((o, i) => ({
-      module: names[i]!,
-      file: join(n.options.out, `${names[i]}.js`),
-      text: String(o.text),
-    }));
-    const prepared = server.prepareBinaries(items);
-    if ('error' in prepared) return prepared;
+    const staged = stageDeploy(req, names, n);
+    if ('error' in staged) return staged;
     if (req.check) return { modules: names, killed: [] };
+    const { items } = staged;
     const before = items.map((it) => ({
       file: it.file,
       text: existsSync(it.file) ? readFileSync(it.file, 'utf8') : undefined,

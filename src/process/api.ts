@@ -96,13 +96,16 @@ export function createProcessApi(table: ProcessTable): ProcessApi {
         badarg(
           'send: the message is a thenable (it has a callable `then`, or a `then` that throws when read), which `await receive()` would unwrap; send what it resolves to',
         );
-      if (p?.alive) p.deliver(msg);
+      // (a pid or a name is bound to a record only while its process is alive)
+      if (p !== undefined) p.deliver(msg);
       return msg;
     },
 
     receive(match?: (msg: never) => boolean, timeoutMs?: number | 'infinity'): Promise<never> {
       const p = table.current();
       if (p === undefined) return table.requireSelf('receive()') as never;
+      // the common case, kept short: the oldest message, or wait for the next one
+      if (match === undefined && timeoutMs === undefined) return table.receiveAny(p) as never;
       if (match !== undefined && typeof match !== 'function')
         badarg('receive: match must be a function or undefined');
       if (

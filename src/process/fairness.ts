@@ -23,26 +23,41 @@ export interface Receiver {
   readonly alive: boolean;
 }
 
-let count = 0;
+/**
+ * The slice's state, one object so the hot path in the mailbox can test it
+ * inline: `count` deliveries since the clock was last read; `deferred`, the
+ * resolutions waiting for the event loop to turn (receiver, resolve, value,
+ * …), or undefined.
+ */
+export const slice: { count: number; deferred: unknown[] | undefined } = {
+  count: 0,
+  deferred: undefined,
+};
 /** performance.now() when the current slice started; 0 when no slice is open. */
 let sliceStart = 0;
-/** Deferred resolutions, in order: receiver, resolve, value, … */
-let deferred: unknown[] | undefined;
+
+/**
+ * Whether a resolution may happen at once without asking the clock: the
+ * mailbox's fast path (`slice.deferred === undefined && ++slice.count <
+ * CHECK_EVERY`), else {@link resolveFair}.
+ */
+export const CHECK_EVERY_DELIVERIES = CHECK_EVERY;
 
 /** Resolves a waiting receive with `value`, now or — past the slice — after the event loop has turned. */
 export function resolveFair(to: Receiver, resolve: (value: unknown) => void, value: unknown): void {
+  const deferred = slice.deferred;
   if (deferred !== undefined) {
     deferred.push(to, resolve, value);
     return;
   }
-  if (++count === CHECK_EVERY) {
-    count = 0;
+  if (slice.count >= CHECK_EVERY || ++slice.count === CHECK_EVERY) {
+    slice.count = 0;
     const now = performance.now();
     if (sliceStart === 0) {
       sliceStart = now;
       setImmediate(endSlice);
     } else if (now - sliceStart > SLICE_MS) {
-      deferred = [to, resolve, value];
+      slice.deferred = [to, resolve, value];
       setImmediate(flush);
       return;
     }
@@ -56,23 +71,20 @@ export function resolveFair(to: Receiver, resolve: (value: unknown) => void, val
  * the slice is over.
  */
 export function fairValue(to: Receiver, value: unknown): Promise<unknown> {
-  if (deferred === undefined && ++count < CHECK_EVERY) return Promise.resolve(value);
-  return new Promise((resolve) => {
-    if (deferred === undefined) count = CHECK_EVERY - 1;
-    resolveFair(to, resolve, value);
-  });
+  if (slice.deferred === undefined && ++slice.count < CHECK_EVERY) return Promise.resolve(value);
+  return new Promise((resolve) => resolveFair(to, resolve, value));
 }
 
 function endSlice(): void {
   sliceStart = 0;
-  count = 0;
+  slice.count = 0;
 }
 
 function flush(): void {
-  const d = deferred!;
-  deferred = undefined;
+  const d = slice.deferred!;
+  slice.deferred = undefined;
   sliceStart = 0;
-  count = 0;
+  slice.count = 0;
   for (let i = 0; i < d.length; i += 3) {
     if ((d[i] as Receiver).alive) (d[i + 1] as (value: unknown) => void)(d[i + 2]);
   }

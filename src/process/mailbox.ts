@@ -5,7 +5,7 @@
  * order (S5.2). The queue array is created on first use: most idle
  * processes never hold a message (spawn cost, docs/architecture.md).
  */
-import { resolveFair } from './fairness.js';
+import { CHECK_EVERY_DELIVERIES, resolveFair, slice } from './fairness.js';
 
 export type Match = (msg: unknown) => boolean;
 
@@ -112,7 +112,9 @@ export abstract class Mailbox {
           this.wMatch = undefined;
           this.wTimer = undefined;
         } else this.promote();
-        resolveFair(this, resolve, msg);
+        // the common case inline: no resolution waits for the event loop, and the clock is not due
+        if (slice.deferred === undefined && ++slice.count < CHECK_EVERY_DELIVERIES) resolve(msg);
+        else resolveFair(this, resolve, msg);
         return;
       }
       if (this.more !== undefined) {

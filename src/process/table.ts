@@ -595,7 +595,7 @@ export class ProcessTable {
    * never settles (S4.4): a plain-code loop that swallows errors stops there.
    */
   receive(p: Proc, match: Match | undefined, timeoutMs: number | 'infinity' | undefined) {
-    if (!p.alive) return new Promise<never>(() => {});
+    if (!p.alive) return new Promise<never>(neverSettle);
     const msg = p.take(match);
     if (msg !== NONE) return fairValue(p, msg);
     if (timeoutMs === 0) return Promise.resolve(undefined);
@@ -611,6 +611,17 @@ export class ProcessTable {
         }, timeoutMs),
       );
     }
+    return promise;
+  }
+
+  /** `receive()` with no match and no timeout: the hot path of every process loop. */
+  receiveAny(p: Proc): Promise<unknown> {
+    if (!p.alive) return new Promise<never>(neverSettle);
+    const msg = p.take(undefined);
+    if (msg !== NONE) return fairValue(p, msg);
+    const promise = new Promise(captureResolve);
+    p.wait(captured!, undefined);
+    captured = undefined;
     return promise;
   }
 
@@ -739,6 +750,8 @@ export function initialCallOf(p: Proc): string | undefined {
     return undefined;
   }
 }
+
+function neverSettle(): void {}
 
 // One executor for every receive: no closure per waiting receive (spawn cost).
 let captured: ((msg: unknown) => void) | undefined;
