@@ -94,9 +94,15 @@ describe('S0.3 the public API', () => {
       'sys',
       'supervisor',
       'upgrade',
+      'connect',
+      'connectCluster',
       'Pid',
     ];
     for (const n of names) assert.ok(n in hotcode, n);
+    // connect and connectCluster are promises even when they fail (S0.3)
+    const nodedown = hotcode.connect({ socket: '/nonexistent/hotcode-test.sock' });
+    assert.ok(nodedown instanceof Promise);
+    await assert.rejects(nodedown, { code: 'nodedown' });
     const p = project();
     await start({ src: p.src, out: p.out, typecheck: false });
     try {
