@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import type { Diagnostic } from '../../types.js';
 import { moduleOfSourceFile, SOURCE_EXTENSIONS, siblingModuleOf } from '../../vocabulary.js';
-import { ConfigCache, packageJsonFiles } from './config.js';
+import { ConfigCache, configDir, packageJsonFiles } from './config.js';
 import { toDiagnostic } from './diagnostics.js';
 import { affectedBy, type ModuleDeps, moduleDeps } from './graph.js';
 import type {
@@ -179,7 +179,10 @@ export function createChecker(cfg: WorkerConfig): Checker {
   const srcDirPaths = srcDirs.map(tsPath);
   const caseSensitive = ts.sys.useCaseSensitiveFileNames;
   const canonical = (f: string): string => (caseSensitive ? f : f.toLowerCase());
-  const configCache = new ConfigCache(root, packageJsonFiles(root, srcDirs));
+  const configCache = new ConfigCache(
+    () => configDir(root, srcDirs),
+    packageJsonFiles(root, srcDirs),
+  );
   const hotcodeDts = hotcodeDeclarations();
   const nodeTypes = hotcodeNodeTypes();
   const disk = new DiskCache();

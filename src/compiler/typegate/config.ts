@@ -5,7 +5,7 @@
  * `hotcode init` recommends (docs/typegate.md).
  */
 import { statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import ts from 'typescript';
 import type { Diagnostic } from '../../types.js';
 import { toDiagnostic } from './diagnostics.js';
@@ -118,6 +118,26 @@ function errorAt(file: string, d: ts.Diagnostic | undefined, fallback: string): 
 /** TS18003 "No inputs were found": the gate does not use the config's file list for modules. */
 const NO_INPUTS = 18003;
 
+/**
+ * The directory whose `tsconfig.json` judges the modules: the nearest one at
+ * or above the first source directory, up to the project root — as an editor
+ * picks the nearest tsconfig for a file (a project whose modules live in
+ * `examples/` with an `examples/tsconfig.json` is judged by that one, not by
+ * the root's). The root when none is found on the way.
+ */
+export function configDir(root: string, srcDirs: readonly string[]): string {
+  const top = resolve(root);
+  const first = srcDirs[0];
+  if (first === undefined) return top;
+  let d = resolve(top, first);
+  if (d !== top && !d.startsWith(`${top}${sep}`)) return top; // a source directory outside the project
+  for (;;) {
+    if (ts.sys.fileExists(join(d, 'tsconfig.json'))) return d;
+    if (d === top) return top;
+    d = dirname(d);
+  }
+}
+
 /** Reads and parses `<root>/tsconfig.json` (not cached: see {@link ConfigCache}). */
 export function readConfig(root: string): ConfigResult {
   const file = join(root, 'tsconfig.json');
@@ -188,27 +208,36 @@ export function packageJsonFiles(root: string, srcDirs: readonly string[]): stri
  * changes whenever the options or those files do.
  */
 export class ConfigCache {
-  #root: string;
+  /** Where the tsconfig.json is looked for: asked at every read, so one made later is found. */
+  #dir: () => string;
+  #lastDir: string | undefined;
   #watched: readonly string[];
   /** The stamps the current result was read under; undefined before the first read. */
   #stamps: Map<string, string> | undefined;
   #result: ConfigResult | undefined;
   generation = 0;
 
-  constructor(root: string, watched: readonly string[] = []) {
-    this.#root = root;
+  constructor(dir: string | (() => string), watched: readonly string[] = []) {
+    this.#dir = typeof dir === 'string' ? () => dir : dir;
     this.#watched = watched;
   }
 
   get(): ConfigResult {
+    const dir = this.#dir();
     // A failed read is not cached: the file at fault may be one it extends.
-    if (this.#result?.ok && this.#stamps && [...this.#stamps].every(([f, s]) => stamp(f) === s)) {
+    if (
+      this.#result?.ok &&
+      this.#stamps &&
+      dir === this.#lastDir &&
+      [...this.#stamps].every(([f, s]) => stamp(f) === s)
+    ) {
       return this.#result;
     }
-    const file = join(this.#root, 'tsconfig.json');
+    this.#lastDir = dir;
+    const file = join(dir, 'tsconfig.json');
     const stamps = new Map([[file, stamp(file)]]);
     for (const f of this.#watched) stamps.set(f, stamp(f));
-    const result = readConfig(this.#root);
+    const result = readConfig(dir);
     if (result.ok) {
       for (const f of result.sources) if (!stamps.has(f)) stamps.set(f, stamp(f));
     }
