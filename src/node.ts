@@ -204,6 +204,9 @@ function createServices(table: ProcessTable, server: CodeServer): RuntimeService
       if (p) p.suspended = suspended;
     },
     isExitUnwind: (e: unknown) => e === EXIT_THROWN,
+    receiveBoxed(match?: (msg: unknown) => boolean): Promise<{ msg: unknown }> {
+      return table.receiveBoxed(table.requireSelf('receive()'), match);
+    },
     report: (message: string, meta: { pid: Pid; reason: ExitReason }) =>
       table.report(message, meta),
     messagesDelivered: () => deliveredMessages(),

@@ -58,6 +58,12 @@ export interface RuntimeServices {
   setSuspended(pid: Pid, suspended: boolean): void;
   /** Is `e` the marker that `exit(reason)` unwinds the exiting process's code with? */
   isExitUnwind(e: unknown): boolean;
+  /**
+   * The calling process's `receive(match)`, the message boxed as `{ msg }`
+   * so that any value reaches it, even one whose `then` throws when read
+   * (S5.2). For the runtime's own receive loops (genServer).
+   */
+  receiveBoxed(match?: (msg: unknown) => boolean): Promise<{ msg: unknown }>;
   /** Writes a report to the node's logger (`setLogger`), as crash reports are. */
   report(message: string, meta: { pid: Pid; reason: ExitReason }): void;
 

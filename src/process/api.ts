@@ -94,7 +94,7 @@ export function createProcessApi(table: ProcessTable): ProcessApi {
       const p = destination(dest, 'send');
       if (isThenable(msg))
         badarg(
-          'send: the message is a thenable (it has a callable `then`, or a `then` that throws when read), which `await receive()` would unwrap; send what it resolves to',
+          'send: the message is a thenable (it has a callable `then`), which `await receive()` would unwrap; send what it resolves to',
         );
       // (a pid or a name is bound to a record only while its process is alive)
       if (p !== undefined) p.deliver(msg);
@@ -244,15 +244,18 @@ export function createProcessApi(table: ProcessTable): ProcessApi {
 }
 
 /**
- * A thenable cannot be a message (S5.2): `await receive()` would unwrap it.
- * A value whose `then` throws when read counts as one too — resolving a
- * promise with it would reject.
+ * A thenable — a value with a callable `then` — cannot be a message (S5.2):
+ * `await receive()` would unwrap it. A value whose properties throw when read
+ * (`then` included: a hostile proxy, a revoked one) is delivered like any
+ * other; only a plain `await receive()` cannot hand it over, since a promise
+ * resolved with it reads its `then` (that receive rejects with what the read
+ * threw). The runtime's own receivers (genServer) take it boxed.
  */
 function isThenable(msg: unknown): boolean {
   if ((typeof msg !== 'object' || msg === null) && typeof msg !== 'function') return false;
   try {
     return typeof (msg as { then?: unknown }).then === 'function';
   } catch {
-    return true;
+    return false;
   }
 }

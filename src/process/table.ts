@@ -625,6 +625,19 @@ export class ProcessTable {
     return promise;
   }
 
+  /**
+   * `receive(match)` whose message comes in a box, `{ msg }`: a promise
+   * resolved with the box never reads the message's own `then`, so even a
+   * message whose every property throws reaches the receiver (the runtime's
+   * genServer loop, S5.2).
+   */
+  receiveBoxed(p: Proc, match: Match | undefined): Promise<{ msg: unknown }> {
+    if (!p.alive) return new Promise<never>(neverSettle);
+    const msg = p.take(match);
+    if (msg !== NONE) return fairValue(p, { msg }) as Promise<{ msg: unknown }>;
+    return new Promise((resolve) => p.wait((m) => resolve({ msg: m }), match));
+  }
+
   sendAfter(ms: number, dest: Pid | string, msg: unknown): Ref {
     const ref = makeRef();
     const timer = setTimeout(() => {

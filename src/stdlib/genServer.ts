@@ -32,7 +32,6 @@ import {
   HotcodeError,
   isProcessAlive,
   Pid,
-  receive,
   register,
   run,
   send,
@@ -560,7 +559,9 @@ type Step = undefined | { stop: unknown };
 /** The server's main loop: one message at a time, in constant memory. */
 async function loop(s: Server): Promise<void> {
   for (;;) {
-    const msg = s.suspended ? await receive(s.systemOnly) : await receive();
+    // Boxed, so that any message reaches the server — even one whose properties
+    // (its `then` included) throw when read: an info message (S5.2).
+    const msg = (await services.receiveBoxed(s.suspended ? s.systemOnly : undefined)).msg;
     let step: Step | Promise<Step>;
     const kind = kindOf(msg, s.parent);
     // Synchronous callbacks are handled without a promise per message.
