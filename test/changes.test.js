@@ -12,6 +12,7 @@ import {
   l,
   mod,
   monitor,
+  processInfo,
   receive,
   run,
   setLogger,
@@ -241,5 +242,28 @@ describe('S0.1 stop while a change is in progress', () => {
     assert.equal(code.isLoaded('late'), false);
     // the next node's changes do not wait for the old node's
     assert.deepEqual(await c('late', { typecheck: false }), { module: 'late' });
+  });
+
+  it('an upgrade in progress at stop settles with { error: "stopped" } and loads nothing', async () => {
+    const gate = deferred();
+    globalThis.__gates = { busy: gate.promise };
+    writeSource(p, 'halted.ts', busyServer('1'));
+    await c('halted');
+    const pid = await genServer.start('halted');
+    const busy = genServer.call(pid, 'wait', 'infinity').catch(() => 'caller ended');
+    writeSource(p, 'halted.ts', busyServer('2'));
+    await compile.file('halted');
+    const up = upgrade({ load: ['halted'], change: [{ server: pid, module: 'halted' }] });
+    const queued = c('halted');
+    // in progress: its suspend request waits in the busy server's mailbox
+    while ((processInfo(pid)?.messageQueueLen ?? 0) === 0)
+      await new Promise((r) => setImmediate(r));
+    await stop();
+    await start(options);
+    assert.deepEqual(await up, { error: 'stopped' });
+    assert.deepEqual(await queued, { error: 'stopped' });
+    assert.equal(code.isLoaded('halted'), false);
+    gate.resolve();
+    await busy;
   });
 });
