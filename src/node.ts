@@ -72,6 +72,20 @@ export function typeGateFor(root: string, srcDirs: string[]): TypeGate {
   return sharedGate.gate;
 }
 
+/**
+ * Closes the warm type gate and its worker (TypeScript's memory with it: a
+ * node serving traffic is ~90 MB without it, 200–260 MB with it). A later
+ * typed change starts a new one (~1.5 s). For `hotcode run`, once its start-up
+ * compile is done: a production node is changed by deploys, type-checked on
+ * the deploying side.
+ */
+export async function releaseTypeGate(): Promise<void> {
+  const g = sharedGate;
+  sharedGate = undefined;
+  if (state !== undefined) state.gate = undefined;
+  await g?.gate.close();
+}
+
 let state: NodeState | undefined;
 let compilationCacheOff = false;
 

@@ -32,7 +32,7 @@ import {
   start,
   stop,
 } from '../index.js';
-import { services } from '../node.js';
+import { releaseTypeGate, services } from '../node.js';
 import {
   createStyle,
   formatDiagnostics,
@@ -386,6 +386,9 @@ async function runCommand(
   const options = withControl(s, values, packageNodeName(process.cwd()));
   await start(options);
   await makeStale(s, (line) => process.stderr.write(`${line}\n`));
+  // Without --watch nothing here type-checks again: free TypeScript's memory (S9.4's
+  // deploys check on the deploying side; a typed c from the remote shell starts a new gate).
+  if (!s.watch) await releaseTypeGate();
   // Unknown module or function: one line, as Erlang's `erl -run` reports undef.
   const loaded = code.ensureLoaded(module);
   if ('error' in loaded) {
