@@ -20,6 +20,7 @@ import { Pid } from './process/pid.js';
 import { EXIT_THROWN, type ExitReason, type Proc, ProcessTable } from './process/table.js';
 import type { RuntimeServices, VersionsTransaction } from './services.js';
 import type { StartOptions } from './types.js';
+import { describe } from './vocabulary.js';
 
 /** The runtime's own modules (genServer, supervisor, sys, …), compiled at build time. */
 export const RUNTIME_DIR = fileURLToPath(new URL('./stdlib/ebin', import.meta.url));
@@ -218,6 +219,7 @@ function createServices(table: ProcessTable, server: CodeServer): RuntimeService
       if (p) p.suspended = suspended;
     },
     isExitUnwind: (e: unknown) => e === EXIT_THROWN,
+    describe: (value: unknown) => describe(value),
     receiveBoxed(match?: (msg: unknown) => boolean): Promise<{ msg: unknown }> {
       return table.receiveBoxed(table.requireSelf('receive()'), match);
     },

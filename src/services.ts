@@ -64,6 +64,12 @@ export interface RuntimeServices {
    * (S5.2). For the runtime's own receive loops (genServer).
    */
   receiveBoxed(match?: (msg: unknown) => boolean): Promise<{ msg: unknown }>;
+  /**
+   * A one-line description of any value, for exit reasons in messages and
+   * reports (vocabulary.ts `describe`: never throws, whatever the value does
+   * when read).
+   */
+  describe(value: unknown): string;
   /** Writes a report to the node's logger (`setLogger`), as crash reports are. */
   report(message: string, meta: { pid: Pid; reason: ExitReason }): void;
 

@@ -8,6 +8,7 @@ import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect, stripVTControlCharacters } from 'node:util';
 import type { Diagnostic } from '../index.js';
+import { describe } from '../vocabulary.js';
 
 /** Colours, or plain text when the output is not a terminal (or NO_COLOR is set). */
 export interface Style {
@@ -166,12 +167,20 @@ export function formatValue(v: unknown, style: Style = plain): string {
   return inspect(v, { colors: style.color, depth: 4, breakLength: 80 });
 }
 
-/** An exit reason (`'normal'`, `'killed'`, an Error, any value) in one line. */
+/**
+ * An exit reason (`'normal'`, `'killed'`, an Error, any value) in one line.
+ * Never throws: anything but an error is the runtime's safe description
+ * (vocabulary.ts), and so is an error that cannot be printed.
+ */
 export function formatReason(reason: unknown): string {
   if (typeof reason === 'string') return reason;
-  if (reason instanceof Error || isErrorLike(reason))
-    return formatError(reason, plain, { stack: false });
-  return inspect(reason, { breakLength: Number.POSITIVE_INFINITY, depth: 3 });
+  try {
+    if (reason instanceof Error || isErrorLike(reason))
+      return formatError(reason, plain, { stack: false });
+  } catch {
+    // an error whose stack, name or message throws when read
+  }
+  return describe(reason);
 }
 
 // ---- tables -----------------------------------------------------------------------------

@@ -146,15 +146,8 @@ function exitError(reason: unknown, pid: Pid): HotcodeError {
   );
 }
 
-function describe(reason: unknown): string {
-  if (typeof reason === 'string') return reason;
-  if (reason instanceof Error) return `${reason.name}: ${reason.message}`;
-  try {
-    return JSON.stringify(reason) ?? String(reason);
-  } catch {
-    return String(reason);
-  }
-}
+/** Exit reasons and values in messages: the runtime's one safe description. */
+const describe = (value: unknown): string => services.describe(value);
 
 // Timeouts: a setTimeout per call costs more than the call itself (~1 µs
 // here), and so does reading a clock (~90 ns: an exact per-call deadline cost

@@ -149,15 +149,8 @@ function failure(code: string, message: string, extra: Record<string, unknown>):
   return Object.assign(new HotcodeError(code, message), extra);
 }
 
-function describe(reason: unknown): string {
-  if (typeof reason === 'string') return reason;
-  if (reason instanceof Error) return `${reason.name}: ${reason.message}`;
-  try {
-    return JSON.stringify(reason) ?? String(reason);
-  } catch {
-    return String(reason);
-  }
-}
+/** Exit reasons and values in messages: the runtime's one safe description. */
+const describe = (value: unknown): string => services.describe(value);
 
 function badSpec(message: string): never {
   throw failure('bad_child_spec', `supervisor: ${message}`, {});
