@@ -102,14 +102,15 @@ export class Proc extends Mailbox implements FrameCounter {
     return this;
   }
   // Rare fields, kept in `x` (created on first write).
-  #set<K extends keyof ProcExtra>(k: K, v: ProcExtra[K]): void {
+  // (a plain method, not a #private one: those brand every instance with a hidden field)
+  private setExtra<K extends keyof ProcExtra>(k: K, v: ProcExtra[K]): void {
     if (v !== undefined || this.x !== undefined) (this.x ??= {})[k] = v;
   }
   get abort(): AbortController | undefined {
     return this.x?.abort;
   }
   set abort(a: AbortController | undefined) {
-    this.#set('abort', a);
+    this.setExtra('abort', a);
   }
   get exitReason(): ExitReason {
     return this.x?.exitReason;
@@ -121,49 +122,49 @@ export class Proc extends Mailbox implements FrameCounter {
     return this.x?.onExit;
   }
   set onExit(f: ((reason: ExitReason) => void) | undefined) {
-    this.#set('onExit', f);
+    this.setExtra('onExit', f);
   }
   get suspended(): boolean {
     return this.x?.suspended === true;
   }
   set suspended(b: boolean) {
-    this.#set('suspended', b);
+    this.setExtra('suspended', b);
   }
   get counters(): Map<VersionToken, FrameCounter> | undefined {
     return this.x?.counters;
   }
   set counters(c: Map<VersionToken, FrameCounter> | undefined) {
-    this.#set('counters', c);
+    this.setExtra('counters', c);
   }
   get links(): Set<Proc> | undefined {
     return this.x?.links;
   }
   set links(l: Set<Proc> | undefined) {
-    this.#set('links', l);
+    this.setExtra('links', l);
   }
   get monitors(): Map<Ref, Proc> | undefined {
     return this.x?.monitors;
   }
   set monitors(m: Map<Ref, Proc> | undefined) {
-    this.#set('monitors', m);
+    this.setExtra('monitors', m);
   }
   get monitoredBy(): Map<Ref, Proc> | undefined {
     return this.x?.monitoredBy;
   }
   set monitoredBy(m: Map<Ref, Proc> | undefined) {
-    this.#set('monitoredBy', m);
+    this.setExtra('monitoredBy', m);
   }
   get trapExit(): boolean {
     return this.x?.trapExit === true;
   }
   set trapExit(b: boolean) {
-    this.#set('trapExit', b || undefined);
+    this.setExtra('trapExit', b || undefined);
   }
   get name(): string | undefined {
     return this.x?.name;
   }
   set name(n: string | undefined) {
-    this.#set('name', n);
+    this.setExtra('name', n);
   }
 }
 
