@@ -26,11 +26,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { clamp, freePort, get } from './demo-http.js';
 
 const NODES = 5;
 const GROUP = 'demo';
@@ -79,8 +79,6 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const clamp = (x, lo, hi, d) =>
-  Number.isFinite(Number(x)) ? Math.min(hi, Math.max(lo, Number(x))) : d;
 const clients = Math.round(clamp(values.clients, 1, 64, 10));
 const seconds = clamp(values.seconds, 2, 30, 6);
 const log = (line) => process.stdout.write(`${line}\n`);
@@ -91,30 +89,6 @@ try {
 } catch {
   log('demo:cluster needs nats-server on PATH (Debian/Ubuntu: apt-get install nats-server)');
   process.exit(1);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function get(agent, port, path) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-      res.on('error', (error) => resolve({ error }));
-    });
-    req.on('error', (error) => resolve({ error }));
-  });
 }
 
 /** v1 with a codeChange for the way down: v2's state back to v1's shape. */

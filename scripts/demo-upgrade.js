@@ -12,12 +12,12 @@
 // --json (also print the measures as JSON on the line before the last).
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { c, code, compile, start, stop, supervisor, upgrade } from '../dist/index.js';
+import { clamp, freePort, get } from './demo-http.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const example = join(root, 'examples', 'http');
@@ -28,35 +28,9 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const clamp = (x, lo, hi, d) =>
-  Number.isFinite(Number(x)) ? Math.min(hi, Math.max(lo, Number(x))) : d;
 const clients = Math.round(clamp(values.clients, 1, 64, 8));
 const seconds = clamp(values.seconds, 1, 30, 3);
 const log = (line) => process.stdout.write(`${line}\n`);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function get(agent, port, path) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-      res.on('error', (error) => resolve({ error }));
-    });
-    req.on('error', (error) => resolve({ error }));
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'hotcode-demo-'));
 const src = join(dir, 'src');
