@@ -281,7 +281,8 @@ async function groupAwait() {
 
 // ---- processes --------------------------------------------------------------------
 
-const PINGPONG_MODULE = `
+/** The ping-pong module, shared with bench/observer.js (its overhead is measured on the same pattern). */
+export const PINGPONG_MODULE = `
 import { receive, send, self, type Pid } from 'hotcode';
 export async function pong(): Promise<void> {
   for (;;) {

@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PINGPONG_MODULE } from './core.js';
 import { median, round } from './util.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -26,24 +27,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHANGES = 10;
 const PAIRS = 30;
 const ROUND_TRIPS = 750_000;
-
-const PINGPONG = `
-import { receive, send, self, type Pid } from 'hotcode';
-export async function pong(): Promise<void> {
-  for (;;) {
-    const from = await receive<Pid>();
-    send(from, 0);
-  }
-}
-export async function ping(peer: Pid, n: number): Promise<number> {
-  const me = self();
-  for (let i = 0; i < n; i++) {
-    send(peer, me);
-    await receive<number>();
-  }
-  return n;
-}
-`;
 
 const benchModule = (k) =>
   `export const vsn = 'b${k}';\nexport function value(): number {\n  return ${k};\n}\n`;
@@ -59,7 +42,7 @@ async function nodeMain() {
   const dir = mkdtempSync(join(tmpdir(), 'hotcode-bench-observer-'));
   const src = join(dir, 'src');
   mkdirSync(src);
-  writeFileSync(join(src, 'pp.ts'), PINGPONG);
+  writeFileSync(join(src, 'pp.ts'), PINGPONG_MODULE);
   writeFileSync(join(src, 'bench_mod.ts'), benchModule(0));
   const name = process.argv[process.argv.indexOf('--observer-node') + 1];
   await api.start({
