@@ -352,6 +352,64 @@ export function codeChange(old: string | undefined) { throw new Error('c3 cannot
   },
 );
 
+describe('S11.1 nodes() while the nodes beat', { timeout: 120_000, skip: natsMissing }, () => {
+  let nats;
+  let client;
+  let raw;
+  before(async () => {
+    nats = await startNats();
+    client = await connectCluster({ servers: nats.url, group: 'busy' });
+    raw = await rawStore(nats);
+  });
+  after(async () => {
+    await client?.close();
+    await raw?.close();
+    await nats?.close();
+  });
+
+  // A listing that waits for the presence keys to stop changing never ends on a busy
+  // group (nodes rewrite them every beat; `hotcode nodes` once hung in CI that way).
+  it('lists every node even while their presence keys are rewritten without pause', async () => {
+    const presence = (name, beat) => ({
+      name,
+      host: 'test',
+      pid: 1,
+      release: null,
+      heartbeat: Date.now(),
+      every: 1000,
+      since: 0,
+      beat,
+      inUse: [],
+    });
+    const put = (name, beat) =>
+      raw.kv.put(`busy.node.${name}`, JSON.stringify(presence(name, beat)));
+    await Promise.all([put('a', 0), put('b', 0)]);
+    let writing = true;
+    const writers = ['a', 'b'].map(async (name) => {
+      for (let beat = 1; writing; beat++) await put(name, beat);
+    });
+    try {
+      for (let i = 0; i < 40; i++) {
+        let timer;
+        const late = new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`nodes() call ${i} did not answer in 4 s`)),
+            4000,
+          );
+        });
+        const list = await Promise.race([client.nodes(), late]).finally(() => clearTimeout(timer));
+        assert.deepEqual(
+          list.map((n) => n.name),
+          ['a', 'b'],
+        );
+      }
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+    }
+  });
+});
+
 describe(
   'S11.2 bad input: unreachable NATS, wrong credentials',
   { timeout: 60_000, skip: natsMissing },

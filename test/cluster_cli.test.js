@@ -24,8 +24,9 @@ const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const greet = (v) =>
   `export const vsn = 'v${v}';\nexport function hello(): string { return 'hello v${v}'; }\n`;
 
-function hotcode(args, { cwd, env = {} }) {
-  return new Promise((resolve) => {
+/** Runs the CLI; a run that does not end within `timeout` is killed and fails with what it printed. */
+function hotcode(args, { cwd, env = {}, timeout = 60_000 }) {
+  return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd,
       env: { ...process.env, NO_COLOR: '1', ...env },
@@ -38,7 +39,18 @@ function hotcode(args, { cwd, env = {} }) {
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `hotcode ${args.join(' ')} did not end in ${timeout} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+        ),
+      );
+    }, timeout);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
   });
 }
 

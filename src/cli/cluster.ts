@@ -228,7 +228,8 @@ export async function clusterMain(argv: string[]): Promise<never> {
     process.stderr.write(`hotcode: ${(e as Error).message}\n`);
     status = 1;
   } finally {
-    await client.close();
+    // The answer is printed: a connection that does not close promptly must not hold the exit.
+    await Promise.race([client.close(), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
   process.exit(status);
 }

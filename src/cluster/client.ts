@@ -15,6 +15,7 @@
 import { readdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KvEntry } from '@nats-io/kv';
 import { parseObjectFile, sourceOf } from '../code/objectFile.js';
 import type { SystemVersion } from '../compiler/check.js';
@@ -238,6 +239,18 @@ class Client implements ClusterClient {
     return this.#conn.kv;
   }
 
+  #jsm: Promise<JetStreamManager> | undefined;
+  /** JetStream's management API (stream info and purge), made once. */
+  #manager(): Promise<JetStreamManager> {
+    this.#jsm ??= import('@nats-io/jetstream')
+      .then(({ jetstreamManager }) => jetstreamManager(this.#conn.nc, { checkAPI: false }))
+      .catch((e: unknown) => {
+        this.#jsm = undefined;
+        throw e;
+      });
+    return this.#jsm;
+  }
+
   // ---- reading the group ------------------------------------------------------------------
 
   async #get<T>(key: string): Promise<{ value: T; revision: number } | undefined> {
@@ -252,10 +265,16 @@ class Client implements ClusterClient {
   }
 
   async #presences(): Promise<PresenceRecord[]> {
-    // (a key written while it is listed can come twice)
-    const names = new Set<string>();
-    for await (const k of await this.#kv.keys(keys.nodes(this.group))) names.add(k);
-    const all = await Promise.all([...names].map((k) => this.#get<PresenceRecord>(k)));
+    // The stream's own list of subjects, in one request. Not `kv.keys()`: its consumer
+    // ends only when it sees no pending message or 5 s of silence, and the nodes'
+    // heartbeats rewrite these very keys every second — it could list for ever.
+    const jsm = await this.#manager();
+    const prefix = `$KV.${KV_BUCKET}.`;
+    const info = await jsm.streams.info(`KV_${KV_BUCKET}`, {
+      subjects_filter: `${prefix}${keys.nodes(this.group)}`,
+    });
+    const names = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+    const all = await Promise.all(names.map((k) => this.#get<PresenceRecord>(k)));
     return all.flatMap((p) => (p ? [p.value] : []));
   }
 
@@ -641,8 +660,7 @@ class Client implements ClusterClient {
   async #forget(attempt: number): Promise<void> {
     if (attempt < 1) return;
     try {
-      const { jetstreamManager } = await import('@nats-io/jetstream');
-      const jsm = await jetstreamManager(this.#conn.nc);
+      const jsm = await this.#manager();
       for (const k of [keys.votes(this.group, attempt), keys.acks(this.group, attempt)])
         await jsm.streams.purge(`KV_${KV_BUCKET}`, {
           filter: `$KV.${KV_BUCKET}.${k.slice(0, -1)}>`,
