@@ -50,14 +50,22 @@ interface TransitionOutcome {
 // ---- the history of code changes (S10.2) ------------------------------------------------
 
 /** Where a change came from (the observer's history shows it). */
-export type ChangeOrigin = 'api' | 'shell' | 'watch' | 'deploy' | 'upgrade' | 'cluster';
+export type ChangeOrigin =
+  | 'api'
+  | 'shell'
+  | 'watch'
+  | 'deploy'
+  | 'upgrade'
+  | 'cluster'
+  | 'observer';
 
 /** One code change as the history keeps it. */
 export interface ChangeRecord {
   /** When it settled (ms since the epoch). */
   at: number;
   origin: ChangeOrigin;
-  kind: 'c' | 'lm' | 'upgrade' | 'deploy';
+  /** Queued changes (`c`, `lm`, upgrades, deploys) and synchronous ones (`l`, the code API's loads, purges and deletes). */
+  kind: 'c' | 'lm' | 'upgrade' | 'deploy' | 'l' | 'load' | 'purge' | 'softPurge' | 'delete';
   /** Each module and its version numbers before and after (absent: none). */
   modules: { module: string; from?: number; to?: number }[];
   result: 'ok' | 'refused' | 'failed' | 'stopped';
@@ -124,6 +132,38 @@ function recordStart(
     history.push(entry);
     if (history.length > HISTORY_SIZE) history.splice(0, history.length - HISTORY_SIZE);
   };
+}
+
+/** What a synchronous change of a module's versions can be recorded as. */
+export type SyncChangeKind = 'l' | 'load' | 'purge' | 'softPurge' | 'delete';
+
+/** Which versions of a module are loaded, as one comparable value. */
+function versionsState(module: string): string {
+  return `${server.versionNumber(module) ?? '-'}/${server.versions(module).old ? 'old' : '-'}`;
+}
+
+/**
+ * Runs a synchronous change (`l`, `code.loadFile`, `code.purge`, …) and keeps it in
+ * the history when it did something: moved a version, killed a process, or failed
+ * to load a file that exists. A call that throws (bad input) or finds nothing to do
+ * leaves no entry.
+ */
+export function recordedSync<T>(
+  kind: SyncChangeKind,
+  modules: readonly string[],
+  run: () => T,
+  outcome: (result: T) => { killed?: readonly unknown[] } = (r) => r as { killed?: unknown[] },
+): T {
+  const before = modules.map(versionsState);
+  const done = recordStart(kind, modules);
+  const result = run();
+  const o = outcome(result) ?? {};
+  const error = (result as { error?: unknown } | undefined)?.error;
+  const failed = error !== undefined && error !== 'nofile';
+  const moved = modules.some((m, i) => versionsState(m) !== before[i]);
+  if (moved || failed || (o.killed?.length ?? 0) > 0)
+    done({ ...(error !== undefined ? { error } : {}), killed: o.killed ?? [] });
+  return result;
 }
 
 /** How many times a queued change re-runs its type check while synchronous changes keep moving modules. */

@@ -427,7 +427,7 @@ export async function c(
 export function l(module: ModuleArg): LoadResult {
   const name = server.moduleArg(module, 'l');
   currentNode('l');
-  return server.loadWithPurge(name);
+  return changes.recordedSync('l', [name], () => server.loadWithPurge(name));
 }
 
 /** Modules whose object file differs from the loaded version (`mm()` of the shell). */
@@ -442,9 +442,13 @@ export async function lm(): Promise<LoadResult[]> {
 }
 
 /** The code server's API (OTP's `code` module, S1–S6); every call is synchronous. */
-export const code = createCodeApi(server, (what) => {
-  currentNode(what);
-});
+export const code = createCodeApi(
+  server,
+  (what) => {
+    currentNode(what);
+  },
+  changes.recordedSync,
+);
 
 // ---- behaviours (S8): the runtime's own hot modules, reached through their handles --------
 

@@ -9,7 +9,18 @@ import { after, before, describe, it } from 'node:test';
 import { applyDeploy, changeHistory, describeSystem, withOrigin } from '../dist/changes.js';
 import { planDeploy } from '../dist/compiler/plan.js';
 import { createTypeGate } from '../dist/compiler/typegate/index.js';
-import { c, code, exit, mod, spawn, start, stop } from '../dist/index.js';
+import {
+  c,
+  code,
+  compile,
+  exit,
+  isProcessAlive,
+  l,
+  mod,
+  spawn,
+  start,
+  stop,
+} from '../dist/index.js';
 import { project, writeSource } from './helpers.js';
 
 const p = project();
@@ -136,5 +147,40 @@ describe('S10.2 the history of code changes', () => {
     assert.equal(mine.at(-1).error, 'compile');
     assert.equal(typeof mine[0].at, 'number');
     assert.equal(code.isLoaded('hm').file, join(p.out, 'hm.js'));
+  });
+
+  it('keeps the synchronous changes too (l, purge, soft purge, delete, loads), not the calls that did nothing', async () => {
+    const mine = () =>
+      changeHistory()
+        .filter((h) => h.modules.some((m) => m.module === 'sm'))
+        .map((h) => [h.origin, h.kind, h.modules[0], h.result, h.killed]);
+    writeSource(p, 'sm.ts', waiter(1));
+    await compile.file('sm');
+    assert.deepEqual(l('sm'), { module: 'sm' });
+    const user = spawn(mod('sm').wait);
+    writeSource(p, 'sm.ts', waiter(2));
+    await compile.file('sm');
+    withOrigin('shell', () => l('sm'));
+    assert.equal(code.softPurge('sm'), false, 'version 1 is used');
+    assert.equal(code.purge('sm'), true);
+    assert.equal(isProcessAlive(user), false);
+    assert.equal(code.purge('sm'), false, 'nothing left to purge');
+    assert.equal(code.delete('sm'), true);
+    assert.equal(code.softPurge('sm'), true);
+    assert.equal(code.loadFile('sm').module, 'sm');
+    assert.equal(code.loadFile('no_such_module').error, 'nofile');
+    assert.throws(() => code.purge('../../etc/passwd'), { code: 'badarg' });
+    assert.deepEqual(mine(), [
+      ['api', 'l', { module: 'sm', to: 1 }, 'ok', []],
+      ['shell', 'l', { module: 'sm', from: 1, to: 2 }, 'ok', []],
+      ['api', 'purge', { module: 'sm', from: 2, to: 2 }, 'ok', [String(user)]],
+      ['api', 'delete', { module: 'sm', from: 2 }, 'ok', []],
+      ['api', 'softPurge', { module: 'sm' }, 'ok', []],
+      ['api', 'load', { module: 'sm', to: 3 }, 'ok', []],
+    ]);
+    assert.equal(
+      changeHistory().some((h) => h.modules.some((m) => m.module === 'no_such_module')),
+      false,
+    );
   });
 });

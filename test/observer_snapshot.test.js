@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { changeHistory } from '../dist/changes.js';
 import {
   c,
   code,
@@ -178,6 +179,14 @@ describe('the observer, node side (S10.2)', () => {
     assert.deepEqual(r, { ok: true, type: 'purge', killed: [String(pid)] });
     assert.equal(isProcessAlive(pid), false);
     assert.equal(code.checkOldCode('snap_d'), false);
+    // The history has the page's purge, and not the refused one.
+    const purges = changeHistory().filter(
+      (h) => h.modules[0].module === 'snap_d' && h.kind === 'purge',
+    );
+    assert.deepEqual(
+      purges.map((h) => [h.origin, h.result, h.killed]),
+      [['observer', 'ok', [String(pid)]]],
+    );
   });
 
   it('soft purge changes nothing while the old version is used; kill; inspect with and without the mailbox', async () => {
@@ -233,6 +242,11 @@ describe('the observer, node side (S10.2)', () => {
     const r = act({ type: 'load', module: 'snap_f', expect: 1 });
     assert.deepEqual(r, { ok: true, type: 'load', number: 3, killed: [String(pid)] });
     assert.equal(code.versions('snap_f').current.vsn, 'room-3');
+    const last = changeHistory().at(-1);
+    assert.deepEqual(
+      [last.origin, last.kind, last.modules, last.result, last.killed],
+      ['observer', 'l', [{ module: 'snap_f', from: 2, to: 3 }], 'ok', [String(pid)]],
+    );
   });
 
   it('a subscription sends everything first, then only new samples, and the history only when it changed', async () => {

@@ -4,6 +4,7 @@
  * module table (code.erl's style). Every call is synchronous.
  */
 import { badarg } from '../errors.js';
+import type { Pid } from '../process/pid.js';
 import type {
   AtomicLoadResult,
   LoadResult,
@@ -61,10 +62,25 @@ export interface CodeApi {
 }
 
 /**
+ * Keeps a synchronous change in the history of code changes (S10.2): runs
+ * `run` and records what it did to `modules`.
+ */
+export type SyncRecorder = <T>(
+  kind: 'load' | 'purge' | 'softPurge' | 'delete',
+  modules: readonly string[],
+  run: () => T,
+  outcome?: (result: T) => { killed?: readonly unknown[] },
+) => T;
+
+/**
  * Makes the code API of a node. `live(what)` throws `not_started` when no
  * node runs; the rest is argument checks and one call of the code server.
  */
-export function createCodeApi(server: CodeServer, live: (what: string) => void): CodeApi {
+export function createCodeApi(
+  server: CodeServer,
+  live: (what: string) => void,
+  record: SyncRecorder = (_kind, _modules, run) => run(),
+): CodeApi {
   const name = (m: unknown, what: string): string => {
     live(what);
     return server.moduleArg(m, what);
@@ -99,24 +115,46 @@ export function createCodeApi(server: CodeServer, live: (what: string) => void):
     addPathA: (d: string) => server.addPath(dir(d, 'code.addPathA'), true),
     delPath: (d: string) => server.delPath(dir(d, 'code.delPath')),
     which: (m: ModuleArg) => server.which(name(m, 'code.which')),
-    loadFile: (m: ModuleArg) => server.loadFile(name(m, 'code.loadFile')),
+    loadFile: (m: ModuleArg) => {
+      const n = name(m, 'code.loadFile');
+      return record('load', [n], () => server.loadFile(n));
+    },
     ensureLoaded: (m: ModuleArg) => server.ensureLoaded(name(m, 'code.ensureLoaded')),
     loadBinary: (m: ModuleArg, file: string, bytes: Uint8Array | string) => {
       const n = name(m, 'code.loadBinary');
       if (typeof file !== 'string') badarg('code.loadBinary: file must be a string');
       if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array))
         badarg('code.loadBinary: bytes must be a Uint8Array or a string');
-      return server.loadBinary(n, file, bytes);
+      return record('load', [n], () => server.loadBinary(n, file, bytes));
     },
-    atomicLoad: (ms: ModuleArg[]) => server.atomicLoad(names(ms, 'code.atomicLoad')),
+    atomicLoad: (ms: ModuleArg[]) => {
+      const ns = names(ms, 'code.atomicLoad');
+      return record('load', ns, () => server.atomicLoad(ns));
+    },
     prepareLoading: (ms: ModuleArg[]) => server.prepareLoading(names(ms, 'code.prepareLoading')),
     finishLoading: (prepared: PreparedCode) => {
       live('code.finishLoading');
-      return server.finishLoading(prepared);
+      return record('load', server.preparedModules(prepared), () => server.finishLoading(prepared));
     },
-    delete: (m: ModuleArg) => server.delete(name(m, 'code.delete')),
-    purge: (m: ModuleArg) => server.purge(name(m, 'code.purge')),
-    softPurge: (m: ModuleArg) => server.softPurge(name(m, 'code.softPurge')),
+    delete: (m: ModuleArg) => {
+      const n = name(m, 'code.delete');
+      return record('delete', [n], () => server.delete(n));
+    },
+    purge: (m: ModuleArg) => {
+      const n = name(m, 'code.purge');
+      let killed: Pid[] = [];
+      record(
+        'purge',
+        [n],
+        () => (killed = server.purgeKilling(n)),
+        (k) => ({ killed: k }),
+      );
+      return killed.length > 0;
+    },
+    softPurge: (m: ModuleArg) => {
+      const n = name(m, 'code.softPurge');
+      return record('softPurge', [n], () => server.softPurge(n));
+    },
     versions: (m: ModuleArg) => server.versions(name(m, 'code.versions')),
     isLoaded: (m: ModuleArg) => server.isLoaded(name(m, 'code.isLoaded')),
     isModuleLoaded: (m: ModuleArg) => server.isLoaded(name(m, 'code.isModuleLoaded')) !== false,

@@ -621,9 +621,19 @@ export class CodeServer {
 
   /** S4.1; the caller is killed too if it runs the old code itself (S4.4). */
   purge(name: string): boolean {
+    return this.purgeKilling(name).length > 0;
+  }
+
+  /** `purge`, answering which processes it killed. */
+  purgeKilling(name: string): Pid[] {
     this.#guard('code.purge');
     const rec = this.#records.get(name);
-    return rec ? this.#purger.purge(rec).length > 0 : false;
+    return rec ? this.#purger.purge(rec) : [];
+  }
+
+  /** The modules a `prepareLoading` result would load ([] for anything else). */
+  preparedModules(prepared: unknown): string[] {
+    return prepared instanceof Prepared ? prepared.modules.map((p) => p.module) : [];
   }
 
   softPurge(name: string): boolean {

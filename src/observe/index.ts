@@ -18,7 +18,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import { changeHistory } from '../changes.js';
+import { changeHistory, withOrigin } from '../changes.js';
 import { code, exit, l, Pid, processes, processInfo, sys } from '../index.js';
 import { isStarted, services } from '../node.js';
 import { describe } from '../vocabulary.js';
@@ -521,7 +521,7 @@ function refuse(error: string, message: string, users?: number): ActionResult {
  * killed is refused with `changed`, and nothing changes.
  */
 export function act(action: Action): ActionResult {
-  const r = actNow(action);
+  const r = withOrigin('observer', () => actNow(action));
   if (r.ok && r.type !== 'inspect') pokeAll();
   return r;
 }

@@ -51,6 +51,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { inspect, types } from 'node:util';
 import vm from 'node:vm';
+import { withOrigin } from '../changes.js';
 import type { Pid } from '../index.js';
 import * as api from '../index.js';
 import { services } from '../node.js';
@@ -303,8 +304,11 @@ export function createShellSession(options: ShellSessionOptions): ShellSession {
     const s = script;
     let result: unknown;
     try {
+      // The line's synchronous changes (`l(M)`, `code.purge(M)`) are the shell's in the history.
       result = services.runAs(proc, () =>
-        s.runInContext(ctx, { breakOnSigint: true, displayErrors: false }),
+        withOrigin('shell', () =>
+          s.runInContext(ctx, { breakOnSigint: true, displayErrors: false }),
+        ),
       );
     } catch (e) {
       return failed(e);
