@@ -201,6 +201,13 @@ export interface ControlOptions {
    * `<dir>/<name>.log`.
    */
   log?: (line: string) => void;
+  /**
+   * The log file's size limit (default 10 MiB): past it the file becomes
+   * `<name>.log.1` (replacing the previous one) and a new one starts, so a
+   * long-lived node — or a stream of refused connections — keeps at most
+   * twice this on disk.
+   */
+  logMaxBytes?: number;
 }
 
 /** Where a node's group lives (S11.1): NATS servers, the group, credentials if the server wants them. */

@@ -26,8 +26,10 @@ import {
   chmodSync,
   closeSync,
   constants,
+  fstatSync,
   openSync,
   readFileSync,
+  renameSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -92,6 +94,11 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 export async function listen(opts: ListenOptions): Promise<Listener> {
   const name = checkNodeName(opts.name, 'start');
   const control = opts.control ?? {};
+  if (
+    control.logMaxBytes !== undefined &&
+    !(Number.isInteger(control.logMaxBytes) && control.logMaxBytes >= 1024)
+  )
+    throw new HotcodeError('badarg', 'start: control.logMaxBytes must be an integer ≥ 1024');
   if (control.port !== undefined) {
     if (!Number.isInteger(control.port) || control.port < 0 || control.port > 65535)
       throw new HotcodeError('badarg', 'start: control.port must be a port number (0–65535)');
@@ -118,7 +125,9 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
     );
   await clearStaleSocket(path, name);
 
-  const log: Log = control.log ? timestamped(control.log) : fileLog(join(dir, `${name}.log`));
+  const log: Log = control.log
+    ? timestamped(control.log)
+    : fileLog(join(dir, `${name}.log`), control.logMaxBytes ?? LOG_MAX_BYTES);
   const info: NodeInfo = { name, pid: process.pid, hotcode: hotcodeVersion() };
   const channels = new Set<Channel>();
   const failures = new Map<string, number>();
@@ -346,35 +355,52 @@ function closeServer(server: net.Server): Promise<void> {
 
 type Log = ((line: string) => void) & { close?(): void };
 
+/** The control log's default size limit (ControlOptions.logMaxBytes). */
+const LOG_MAX_BYTES = 10 * 1024 * 1024;
+
 /**
  * Appends lines to a file of mode 0600 (never through a symbolic link). Each
  * line is written at once (a few µs), so the log is complete and in order
- * even if the process dies right after.
+ * even if the process dies right after. Past `maxBytes` the file is renamed
+ * `<file>.1` (one generation kept) and a new one is started.
  */
-function fileLog(file: string): Log {
+function fileLog(file: string, maxBytes: number): Log {
   let fd: number | undefined;
-  try {
-    fd = openSync(
-      file,
-      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
-      0o600,
-    );
-  } catch {
-    fd = undefined; // no log rather than no node
-  }
-  const log: Log = (line) => {
-    if (fd === undefined) return;
+  let size = 0;
+  const open = () => {
     try {
-      writeSync(fd, `${new Date().toISOString()} ${line}\n`);
-    } catch {}
+      fd = openSync(
+        file,
+        constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+        0o600,
+      );
+      size = fstatSync(fd).size;
+    } catch {
+      fd = undefined; // no log rather than no node
+    }
   };
-  log.close = () => {
+  const close = () => {
     if (fd === undefined) return;
     try {
       closeSync(fd);
     } catch {}
     fd = undefined;
   };
+  open();
+  const log: Log = (line) => {
+    if (fd === undefined) return;
+    const text = `${new Date().toISOString()} ${line}\n`;
+    try {
+      if (size > 0 && size + Buffer.byteLength(text) > maxBytes) {
+        close();
+        renameSync(file, `${file}.1`);
+        open();
+        if (fd === undefined) return;
+      }
+      size += writeSync(fd, text);
+    } catch {}
+  };
+  log.close = close;
   return log;
 }
 
