@@ -36,22 +36,30 @@ export interface Waiter {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-export abstract class Mailbox {
-  /** Is the owner alive? (A dropped receive resolution is for a live owner only.) */
-  abstract get alive(): boolean;
-  private items: unknown[] | undefined = undefined;
-  private head = 0;
-  // The owner's pending receive, if it is blocked in one, kept as bare fields:
-  // most waiting processes wait here, and an object per wait costs 48 B each.
-  private wResolve: ((msg: unknown) => void) | undefined = undefined;
-  private wMatch: Match | undefined = undefined;
-  private wTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+/** What a pending receive has beyond its resolve function: rare, so kept out of line. */
+interface WaitExtras {
+  /** The first pending receive's match (undefined: any message). */
+  match: Match | undefined;
+  /** The first pending receive's timeout timer. */
+  timer: ReturnType<typeof setTimeout> | undefined;
   /**
    * Further receives pending at the same time, oldest first. Erlang code has
    * one receive at a time; Node callbacks run as their process, so a process
    * may have several (each takes the first message it matches).
    */
-  private more: Waiter[] | undefined = undefined;
+  more: Waiter[] | undefined;
+}
+
+export abstract class Mailbox {
+  /** Is the owner alive? (A dropped receive resolution is for a live owner only.) */
+  abstract get alive(): boolean;
+  private items: unknown[] | undefined = undefined;
+  private head = 0;
+  // The owner's pending receive, if it is blocked in one. Most waiting processes wait in
+  // a plain `receive()` — no match, no timeout, no other receive pending — and keep only
+  // its resolve function: every field here is 8 bytes in each of 100 k idle processes.
+  private wResolve: ((msg: unknown) => void) | undefined = undefined;
+  private wx: WaitExtras | undefined = undefined;
 
   /** Is the owner blocked in a receive? */
   get waiting(): boolean {
@@ -60,25 +68,33 @@ export abstract class Mailbox {
 
   /** The next pending receive moves up (or none is left). */
   private promote(): void {
-    const next = this.more?.shift();
+    const more = this.wx?.more;
+    const next = more?.shift();
     this.wResolve = next?.resolve;
-    this.wMatch = next?.match;
-    this.wTimer = next?.timer;
+    const rest = more !== undefined && more.length > 0 ? more : undefined;
+    this.wx =
+      next !== undefined && (next.match !== undefined || next.timer !== undefined || rest)
+        ? { match: next.match, timer: next.timer, more: rest }
+        : undefined;
   }
 
   /** Registers a pending receive (after `take` found nothing for it). */
   wait(resolve: (msg: unknown) => void, match: Match | undefined): void {
     if (this.wResolve === undefined) {
       this.wResolve = resolve;
-      this.wMatch = match;
-    } else (this.more ??= []).push({ resolve, match, timer: undefined });
+      this.wx = match === undefined ? undefined : { match, timer: undefined, more: undefined };
+    } else {
+      const x = (this.wx ??= { match: undefined, timer: undefined, more: undefined });
+      (x.more ??= []).push({ resolve, match, timer: undefined });
+    }
   }
 
   /** Sets the timeout timer of the receive registered last by `wait`. */
   setTimer(resolve: (msg: unknown) => void, timer: ReturnType<typeof setTimeout>): void {
-    if (this.wResolve === resolve) this.wTimer = timer;
+    if (this.wResolve === resolve)
+      (this.wx ??= { match: undefined, timer: undefined, more: undefined }).timer = timer;
     else {
-      const w = this.more?.find((x) => x.resolve === resolve);
+      const w = this.wx?.more?.find((x) => x.resolve === resolve);
       if (w) w.timer = timer;
     }
   }
@@ -89,9 +105,10 @@ export abstract class Mailbox {
       this.promote();
       return true;
     }
-    const i = this.more?.findIndex((x) => x.resolve === resolve) ?? -1;
+    const more = this.wx?.more;
+    const i = more?.findIndex((x) => x.resolve === resolve) ?? -1;
     if (i < 0) return false;
-    this.more!.splice(i, 1);
+    more!.splice(i, 1);
     return true;
   }
 
@@ -104,24 +121,24 @@ export abstract class Mailbox {
     delivered++;
     const resolve = this.wResolve;
     if (resolve !== undefined) {
-      const match = this.wMatch;
-      if (match === undefined || accepts(match, msg)) {
-        if (this.wTimer !== undefined) clearTimeout(this.wTimer);
-        if (this.more === undefined) {
-          this.wResolve = undefined;
-          this.wMatch = undefined;
-          this.wTimer = undefined;
-        } else this.promote();
+      const x = this.wx;
+      if (x === undefined || x.match === undefined || accepts(x.match, msg)) {
+        if (x === undefined) this.wResolve = undefined;
+        else {
+          if (x.timer !== undefined) clearTimeout(x.timer);
+          this.promote();
+        }
         // the common case inline: no resolution waits for the event loop, and the clock is not due
         if (slice.deferred === undefined && ++slice.count < CHECK_EVERY_DELIVERIES) resolve(msg);
         else resolveFair(this, resolve, msg);
         return;
       }
-      if (this.more !== undefined) {
-        for (let i = 0; i < this.more.length; i++) {
-          const m = this.more[i]!;
+      const more = x.more;
+      if (more !== undefined) {
+        for (let i = 0; i < more.length; i++) {
+          const m = more[i]!;
           if (accepts(m.match, msg)) {
-            this.more.splice(i, 1);
+            more.splice(i, 1);
             if (m.timer !== undefined) clearTimeout(m.timer);
             resolveFair(this, m.resolve, msg);
             return;
@@ -170,13 +187,14 @@ export abstract class Mailbox {
 
   /** Withdraws every pending receive (their promises never settle). */
   cancelWaits(): void {
-    if (this.wTimer !== undefined) clearTimeout(this.wTimer);
-    if (this.more !== undefined)
-      for (const w of this.more) if (w.timer !== undefined) clearTimeout(w.timer);
+    const x = this.wx;
+    if (x !== undefined) {
+      if (x.timer !== undefined) clearTimeout(x.timer);
+      if (x.more !== undefined)
+        for (const w of x.more) if (w.timer !== undefined) clearTimeout(w.timer);
+    }
     this.wResolve = undefined;
-    this.wMatch = undefined;
-    this.wTimer = undefined;
-    this.more = undefined;
+    this.wx = undefined;
   }
 
   /** Messages in order (for flush and inspection). */
