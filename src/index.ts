@@ -223,7 +223,7 @@ function controlOf(options: StartOptions | undefined): {
     o.control !== false &&
     (o.control === null || typeof o.control !== 'object')
   )
-    badarg('start: control must be false or { port, host, allowRemote, tls }');
+    badarg('start: control must be false or { port, host, allowRemote, tls, log, logMaxBytes }');
   if (o.secretFile !== undefined && typeof o.secretFile !== 'string')
     badarg('start: secretFile must be a path');
   const listen =
