@@ -37,7 +37,8 @@ async function timeC(api, project, name, source) {
 async function stages(source, file) {
   const { transform } = await import('esbuild');
   const { rewrite } = await import('../dist/compiler/rewrite.js');
-  const { lineStarts, segmentOffsets, syntaxErrorOf } = await import('../dist/compiler/compile.js');
+  const { syntaxErrorOf } = await import('../dist/compiler/compile.js');
+  const { lineStarts, segmentOffsets } = await import('../dist/compiler/stage.js');
   const { TraceMap } = await import('@jridgewell/trace-mapping');
   const { default: remapping } = await import('@jridgewell/remapping');
   const { formatObjectFile } = await import('../dist/code/objectFile.js');

@@ -1,16 +1,16 @@
 /**
  * Source → object file text: esbuild (TS → JS, source map) → acorn +
- * magic-string rewrites (rewrite.ts) → the object file of objectFile.ts.
+ * magic-string rewrites and one source map back to the source (stage.ts; in
+ * a worker for large modules, offthread.ts) → the object file of objectFile.ts.
  * No type work here: the type gate (typegate/) runs beside it.
  */
 
 import { compileFunction } from 'node:vm';
-import remapping from '@jridgewell/remapping';
-import { decodedMappings, originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
+import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import { type TransformResult, transform } from 'esbuild';
 import { FORMAT_VERSION, formatObjectFile, md5, type ObjectHeader } from '../code/objectFile.js';
 import type { Diagnostic } from '../types.js';
-import { rewrite } from './rewrite.js';
+import { OFF_THREAD_CHARS, rewriteStageOffThread } from './offthread.js';
 
 export interface CompiledModule {
   module: string;
@@ -66,41 +66,17 @@ export async function compileSource(
     category: 'warning' as const,
   }));
 
-  // esbuild's map, decoded once: where it has segments is where the rewrite's map needs them.
-  const esMap = new TraceMap(out.map);
-  const lines = lineStarts(out.code);
-  const rw = rewrite(out.code, module, segmentOffsets(esMap, lines));
-  if (rw.problems.length) {
-    const trace = esMap;
-    return {
-      ok: false,
-      diagnostics: rw.problems.map((p) => {
-        const { line, column } = offsetToLineCol(lines, p.pos);
-        const orig = originalPositionFor(trace, { line, column });
-        return {
-          file,
-          line: orig.line ?? line,
-          column: (orig.column ?? column) + 1,
-          message: p.message,
-          category: 'error' as const,
-        };
-      }),
-    };
-  }
-
-  // Between synchronous steps that take long on a large module, let the event loop run.
-  const large = out.code.length > LARGE;
-  if (large) await turn();
-  const map = remapping([rw.map as never, esMap], () => null);
-  map.sources = [file];
-  map.sourcesContent = [source];
+  // The rewrite and the source map: in a worker for a large module (offthread.ts).
+  const large = out.code.length > OFF_THREAD_CHARS;
+  const rw = await rewriteStageOffThread({ module, file, source, code: out.code, map: out.map });
+  if (!rw.ok) return rw;
   // An object file that would not load is never written (S6.8).
   if (large) await turn();
   const broken = syntaxErrorOf(rw.code, file);
   if (broken) {
     const at =
       broken.line > 0
-        ? originalPositionFor(new TraceMap(map as never), {
+        ? originalPositionFor(new TraceMap(rw.map), {
             line: broken.line,
             column: broken.column,
           })
@@ -136,7 +112,7 @@ export async function compileSource(
     compiled: {
       module,
       header,
-      text: formatObjectFile(header, rw.code, JSON.stringify(map)),
+      text: formatObjectFile(header, rw.code, rw.map),
       warnings,
     },
   };
@@ -172,37 +148,7 @@ export function syntaxErrorOf(
   }
 }
 
-/** Above this size (esbuild's output, in characters), compileSource yields between its steps. */
-const LARGE = 256 * 1024;
-
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The parameters of an object file's body (code/server.ts evaluates it with these). */
 const LINKAGE_PARAMS = ['__hc', '__hcV'];
-
-/** The offsets in the generated text at which a source map has segments. */
-export function* segmentOffsets(map: TraceMap, starts: number[]): Iterable<number> {
-  const lines = decodedMappings(map);
-  for (let i = 0; i < lines.length; i++) {
-    const start = starts[i];
-    if (start === undefined) break;
-    for (const seg of lines[i]!) yield start + seg[0]!;
-  }
-}
-
-export function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
-  return starts;
-}
-
-function offsetToLineCol(starts: number[], pos: number): { line: number; column: number } {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid]! <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return { line: lo + 1, column: pos - starts[lo]! };
-}
