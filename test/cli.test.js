@@ -102,6 +102,17 @@ describe('hotcode run <module> <function> [args…]', { timeout: 180_000 }, () =
     }
   });
 
+  test('stale modules are compiled at start, each on its own: a broken one is reported and the rest runs', async () => {
+    const fresh = project('hotcode-cli-');
+    save(fresh, 'src/counter.ts', version('counter_broken.ts'));
+    const r = await cli(['run', 'app', 'main', 'x'], { cwd: fresh });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'args ["x"]\n');
+    assert.match(r.stderr, /^counter: not compiled\n {2}src\/counter\.ts:6:3 - error TS2322/m);
+    assert.match(r.stderr, /^compiled app, process$/m);
+    assert.ok(!existsSync(join(fresh, 'ebin', 'counter.js')));
+  });
+
   test('run without a function is a usage error', async () => {
     const r = await cli(['run', 'app'], { cwd: root });
     assert.equal(r.status, 1);
@@ -140,6 +151,26 @@ describe('hotcode compile [module…]', { timeout: 180_000 }, () => {
     );
     assert.match(r.stderr, /nothing written/);
     assert.ok(!existsSync(join(root, 'ebin', 'app.js')), 'all or none');
+  });
+
+  test('--stale: each module whose object file is missing or older, one by one; a broken one does not stop the others', async () => {
+    const root = project('hotcode-cli-');
+    save(root, 'src/counter.ts', version('counter_broken.ts'));
+    const r = await cli(['compile', '--stale'], { cwd: root });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^counter: not compiled\n {2}src\/counter\.ts:6:3 - error TS2322/m);
+    assert.match(r.stdout, /^compiled app, process$/m);
+    assert.deepEqual(readdirSync(join(root, 'ebin')).sort(), ['app.js', 'process.js']);
+    const again = await cli(['compile', '--stale', '--no-typecheck'], { cwd: root });
+    assert.equal(again.stdout, 'compiled counter\n', 'only what was still stale');
+    assert.match(
+      (await cli(['compile', '--stale', 'app'], { cwd: root })).stderr,
+      /takes no modules/,
+    );
+    assert.match(
+      (await cli(['run', '--stale', 'app', 'main'], { cwd: root })).stderr,
+      /--stale is an option of hotcode compile/,
+    );
   });
 
   test('an unknown module or a name that is not a module: status 1, one line', async () => {

@@ -32,7 +32,7 @@ import {
   start,
   stop,
 } from '../index.js';
-import { releaseTypeGate, services } from '../node.js';
+import { services } from '../node.js';
 import {
   createStyle,
   formatDiagnostics,
@@ -60,6 +60,8 @@ Commands:
                                          they all ended normally, 1 otherwise
   compile [module…]                      compile modules (default: every module in the source
                                          directories) to object files; loads nothing
+  compile --stale                        compile each module whose object file is missing or
+                                         older than its source, one by one (as run does at start)
   init [dir]                             make a new project in dir (default: here): package.json,
                                          tsconfig.json, src/ with two modules; overwrites nothing
   deploy --cluster URL [module…]         deploy to every node of a group (hotcode deploy --cluster
@@ -137,6 +139,7 @@ const OPTIONS = {
   check: { type: 'boolean' },
   upgrade: { type: 'boolean' },
   change: { type: 'string', multiple: true },
+  stale: { type: 'boolean' },
 } as const;
 
 const VALUE_OPTIONS = new Set([
@@ -311,6 +314,33 @@ async function makeStale(s: Settings, report: (line: string) => void): Promise<v
   if (done.length) report(err.dim(`compiled ${done.join(', ')}`));
 }
 
+/**
+ * `hotcode compile --stale` in a child process, with this command's settings;
+ * what it prints goes to standard error, as the start-up compile's lines do.
+ */
+async function compileStaleInChild(s: Settings, values: Record<string, unknown>): Promise<void> {
+  if (staleModules(s.start.src, s.start.out).length === 0) return;
+  const args = [
+    process.argv[1]!,
+    'compile',
+    '--stale',
+    ...(values.config !== undefined ? ['--config', values.config as string] : []),
+    ...s.start.src.flatMap((d) => ['--src', d]),
+    '--out',
+    s.start.out,
+    ...(s.start.path ?? []).flatMap((d) => ['--path', d]),
+    s.start.typecheck === false ? '--no-typecheck' : '--typecheck',
+  ];
+  const child = spawnChild(process.execPath, args, {
+    stdio: ['ignore', 2, 2],
+    env: { ...process.env, HOTCODE_NO_REEXEC: '1' },
+  });
+  await new Promise<void>((resolve) => {
+    child.on('exit', () => resolve());
+    child.on('error', () => resolve());
+  });
+}
+
 /** The start options with the node's name and control settings (S9.1). */
 function withControl(
   s: Settings,
@@ -384,11 +414,17 @@ async function runCommand(
   requireProject(s);
   // hotcode run names its node after the nearest package.json by default (S9.1).
   const options = withControl(s, values, packageNodeName(process.cwd()));
-  await start(options);
-  await makeStale(s, (line) => process.stderr.write(`${line}\n`));
-  // Without --watch nothing here type-checks again: free TypeScript's memory (S9.4's
-  // deploys check on the deploying side; a typed c from the remote shell starts a new gate).
-  if (!s.watch) await releaseTypeGate();
+  if (s.watch) {
+    await start(options);
+    await makeStale(s, (line) => process.stderr.write(`${line}\n`));
+  } else {
+    // Without --watch nothing here type-checks again, so TypeScript never enters this
+    // process: the stale modules are compiled by a child (a gate's worker, once ended,
+    // leaves ~100 MB this process would keep). Deploys check on the deploying side
+    // (S9.4); a typed c from the remote shell starts a gate when it is needed.
+    await compileStaleInChild(s, values);
+    await start(options);
+  }
   // Unknown module or function: one line, as Erlang's `erl -run` reports undef.
   const loaded = code.ensureLoaded(module);
   if ('error' in loaded) {
@@ -462,7 +498,20 @@ async function runCommand(
   process.exit(mainReason === 'normal' && !crashed ? 0 : 1);
 }
 
-async function compileCommand(s: Settings, positionals: string[]): Promise<never> {
+async function compileCommand(
+  s: Settings,
+  positionals: string[],
+  values: Record<string, unknown>,
+): Promise<never> {
+  if (values.stale) {
+    if (positionals.length)
+      throw new UsageError(`compile --stale takes no modules (got ${positionals.join(' ')})`);
+    requireProject(s);
+    await start(s.start);
+    await makeStale(s, (line) => process.stdout.write(`${line}\n`));
+    await stop();
+    process.exit(0);
+  }
   if (positionals.length === 0) requireProject(s);
   await start(s.start);
   const modules = positionals.length ? positionals : sourceModules(s.start.src);
@@ -609,6 +658,8 @@ async function main(argv: string[]): Promise<void> {
     for (const flag of ['socket', 'host', 'port', 'check', 'upgrade', 'change'])
       if (values[flag] !== undefined && !(observing && (flag === 'host' || flag === 'port')))
         throw new UsageError(`--${flag} is an option of the remote commands (hotcode --help)`);
+    if (values.stale !== undefined && split.command !== 'compile')
+      throw new UsageError('--stale is an option of hotcode compile');
     if (split.command !== 'shell' && split.command !== 'run')
       for (const flag of ['name', 'no-control'])
         if (values[flag] !== undefined)
@@ -618,7 +669,7 @@ async function main(argv: string[]): Promise<void> {
         throw new UsageError(`shell takes no arguments (got ${positionals.join(' ')})`);
       await shellCommand(s, values);
     } else if (split.command === 'run') await runCommand(s, values, positionals, split.rest);
-    else if (split.command === 'compile') await compileCommand(s, positionals);
+    else if (split.command === 'compile') await compileCommand(s, positionals, values);
   } catch (e) {
     if (e instanceof UsageError || e instanceof RemoteUsageError || e instanceof ObserverUsageError)
       fail(e.message);
