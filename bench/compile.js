@@ -37,21 +37,14 @@ async function timeC(api, project, name, source) {
 async function stages(source, file) {
   const { transform } = await import('esbuild');
   const { rewrite } = await import('../dist/compiler/rewrite.js');
-  const { syntaxErrorOf } = await import('../dist/compiler/compile.js');
+  const { syntaxErrorOf, transformOptions } = await import('../dist/compiler/compile.js');
   const { lineStarts, segmentOffsets } = await import('../dist/compiler/stage.js');
   const { TraceMap } = await import('@jridgewell/trace-mapping');
   const { default: remapping } = await import('@jridgewell/remapping');
   const { formatObjectFile } = await import('../dist/code/objectFile.js');
   const ms = {};
   let t = performance.now();
-  const out = await transform(source, {
-    loader: 'ts',
-    format: 'esm',
-    target: 'esnext',
-    sourcemap: 'external',
-    sourcefile: file,
-    sourcesContent: true,
-  });
+  const out = await transform(source, transformOptions(file));
   ms.esbuild = performance.now() - t;
   t = performance.now();
   const esMap = new TraceMap(out.map);

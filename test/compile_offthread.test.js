@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { transform } from 'esbuild';
+import { transformOptions } from '../dist/compiler/compile.js';
 import {
   OFF_THREAD_CHARS,
   rewriteStageOffThread,
@@ -20,14 +21,7 @@ const big = (n, extra = '') =>
 
 async function stageInput(module, source) {
   const file = `/virtual/${module}.ts`;
-  const out = await transform(source, {
-    loader: 'ts',
-    format: 'esm',
-    target: 'esnext',
-    sourcemap: 'external',
-    sourcefile: file,
-    sourcesContent: true,
-  });
+  const out = await transform(source, transformOptions(file));
   return { module, file, source, code: out.code, map: out.map };
 }
 

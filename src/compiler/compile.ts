@@ -7,7 +7,7 @@
 
 import { compileFunction } from 'node:vm';
 import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
-import { type TransformResult, transform } from 'esbuild';
+import { type TransformOptions, type TransformResult, transform } from 'esbuild';
 import { FORMAT_VERSION, formatObjectFile, md5, type ObjectHeader } from '../code/objectFile.js';
 import type { Diagnostic } from '../types.js';
 import { OFF_THREAD_CHARS, rewriteStageOffThread } from './offthread.js';
@@ -24,25 +24,31 @@ export type CompileOutcome =
   | { ok: true; compiled: CompiledModule }
   | { ok: false; diagnostics: Diagnostic[] };
 
+/** esbuild's options for a source file: types stripped, ESM kept, an external source map. */
+export function transformOptions(file: string): TransformOptions {
+  const isTs = /\.[cm]?tsx?$/.test(file);
+  return {
+    loader: isTs ? (file.endsWith('x') ? 'tsx' : 'ts') : file.endsWith('x') ? 'jsx' : 'js',
+    format: 'esm',
+    target: 'esnext',
+    sourcemap: 'external',
+    sourcefile: file,
+    sourcesContent: true,
+    tsconfigRaw: {
+      compilerOptions: { verbatimModuleSyntax: false, useDefineForClassFields: true },
+    },
+  };
+}
+
+/** One source to its object file, or the diagnostics that stop it (nothing is written here). */
 export async function compileSource(
   module: string,
   file: string,
   source: string,
 ): Promise<CompileOutcome> {
-  const isTs = /\.[cm]?tsx?$/.test(file);
   let out: TransformResult;
   try {
-    out = await transform(source, {
-      loader: isTs ? (file.endsWith('x') ? 'tsx' : 'ts') : file.endsWith('x') ? 'jsx' : 'js',
-      format: 'esm',
-      target: 'esnext',
-      sourcemap: 'external',
-      sourcefile: file,
-      sourcesContent: true,
-      tsconfigRaw: {
-        compilerOptions: { verbatimModuleSyntax: false, useDefineForClassFields: true },
-      },
-    });
+    out = await transform(source, transformOptions(file));
   } catch (e) {
     const failure = e as {
       errors?: { text: string; location?: { line: number; column: number; file: string } | null }[];
