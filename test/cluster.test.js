@@ -349,6 +349,31 @@ export function codeChange(old: string | undefined) { throw new Error('c3 cannot
           by: 'c2',
         });
     });
+
+    it('one node refuses in prepare while the other votes yes: aborted on both, neither changed', async () => {
+      const before = (await client.current()).release;
+      const [up1, up2] = nodes;
+      // up-2 no longer runs the server the release migrates: it cannot prepare the change
+      await up2.request('call', { module: 'genServer', fn: 'stop', args: ['counter'] });
+      writeSource(p, 'counter.ts', v2.replace("vsn = 'c2'", "vsn = 'c4'"));
+      const r = await client.deploy(['counter'], {
+        root: p.dir,
+        src: p.src,
+        change: [{ server: 'counter', module: 'counter' }],
+      });
+      assert.equal(r.error, 'aborted', JSON.stringify(r));
+      const by = Object.fromEntries(r.nodes.map((n) => [n.name, n]));
+      assert.equal(by['up-1'].result, 'dropped', 'it had voted yes');
+      assert.equal(by['up-2'].result, 'refused');
+      assert.equal(by['up-2'].error, 'noproc');
+      assert.equal((await client.current()).release, before);
+      assert.deepEqual(await releasesOf(nodes), [before, before]);
+      assert.equal((await up1.request('state')).vsns.counter, 'c2');
+      assert.deepEqual((await up1.request('call', { module: 'counter', fn: 'bump' })).value, {
+        count: 4,
+        by: 'c2',
+      });
+    });
   },
 );
 
