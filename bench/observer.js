@@ -19,11 +19,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM, launchBrowser } from '../test/browserHelpers.js';
 import { PINGPONG_MODULE } from './core.js';
 import { median, round } from './util.js';
 
 const here = fileURLToPath(import.meta.url);
-const CHROMIUM = '/usr/bin/chromium';
 const CHANGES = 10;
 const PAIRS = 30;
 const ROUND_TRIPS = 750_000;
@@ -212,23 +212,6 @@ function startNode(name = '-') {
       child.send({ id, cmd, ...args });
     });
   return { child, ask, isReady };
-}
-
-async function launchBrowser() {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
 }
 
 async function openObserver(browser, url) {

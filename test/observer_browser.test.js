@@ -4,7 +4,7 @@
 // Each state is saved as a screenshot under the run's output folder
 // ($HOTCODE_TEST_OUTPUT, else <tmp>/hotcode-test-output/observer-<time>).
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -29,14 +29,11 @@ import {
 } from '../dist/index.js';
 import { serveObserver } from '../dist/observer/server.js';
 import { localSource } from '../dist/observer/source.js';
+import { chromiumMissing, launchBrowser } from './browserHelpers.js';
 import { FIXTURES, project } from './helpers.js';
 import { OUTPUT } from './observerHelpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SKIP = HAVE_CHROMIUM
-  ? false
-  : `chromium is not installed at ${CHROMIUM} (apt-get install chromium): the observer's browser tests need it`;
+const SKIP = chromiumMissing;
 const T = { timeout: 90_000 };
 const WAIT = 15_000;
 
@@ -50,25 +47,6 @@ let source;
 /** With --allow-destructive, and without. */
 let full;
 let readOnly;
-
-async function launch() {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Playwright gives every launch a fresh, empty user-data-dir of its own.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    timeout: 30_000,
-  });
-}
 
 /** A fresh browser context (no cookies) at a page logged in with a new one-time link. */
 async function openPage(server = full) {
@@ -146,7 +124,7 @@ describe('the observer in a browser (S10)', { skip: SKIP }, () => {
     source = await localSource('testnode');
     full = await serveObserver(source, { port: 0, allowDestructive: true });
     readOnly = await serveObserver(source, { port: 0 });
-    browser = await launch();
+    browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();

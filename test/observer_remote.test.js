@@ -6,17 +6,15 @@
 // restarts is picked up again.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { chromiumMissing, launchBrowser } from './browserHelpers.js';
 import { CLI, sandbox, stopChild } from './fixtures/control/harness.js';
 import { FIXTURES } from './helpers.js';
 import { OUTPUT } from './observerHelpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SKIP = existsSync(CHROMIUM)
-  ? false
-  : `chromium is not installed at ${CHROMIUM} (apt-get install chromium): the observer's browser tests need it`;
+const SKIP = chromiumMissing;
 const T = { timeout: 120_000 };
 
 const box = sandbox('hotcode-observer-');
@@ -87,20 +85,7 @@ describe('hotcode observer NAME (S10.1)', { skip: SKIP }, () => {
       ready: /observer of shopobs: (http:\/\/\S+)/,
     });
     url = /observer of shopobs: (http:\/\/\S+)/.exec(observer.out)[1];
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchBrowser();
     // One browser session for the file: the link is good once; later pages use the cookie.
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   });
