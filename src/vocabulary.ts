@@ -4,6 +4,7 @@
  * - what a module name is, and which source files are modules;
  * - the MD5 that identifies a source (object-file headers, watch mode,
  *   deploys);
+ * - hotcode's own version (the shell's banner, a node's status, the observer);
  * - a safe description of any value a process may throw or exit with —
  *   crash reports, the shell, genServer and supervisor all print exit
  *   reasons through {@link describe}, which never throws, whatever the
@@ -12,8 +13,28 @@
  * Nothing here imports another file of hotcode.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { inspect, types } from 'node:util';
+
+// ---- hotcode's version ------------------------------------------------------------
+
+let ownVersion: string | undefined;
+
+/** hotcode's version, from its package.json (read once; 'unknown' if it cannot be read). */
+export function hotcodeVersion(): string {
+  if (ownVersion === undefined) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+        version?: unknown;
+      };
+      ownVersion = typeof pkg.version === 'string' ? pkg.version : 'unknown';
+    } catch {
+      ownVersion = 'unknown';
+    }
+  }
+  return ownVersion;
+}
 
 // ---- module names -----------------------------------------------------------------
 

@@ -41,8 +41,9 @@ import {
   formatWatchReport,
   wantsColor,
 } from '../shell/format.js';
-import { startShell, version } from '../shell/index.js';
+import { startShell } from '../shell/index.js';
 import { sourceModules, staleModules } from '../shell/modules.js';
+import { hotcodeVersion } from '../vocabulary.js';
 import { watch } from '../watch/index.js';
 import { clusterMain, isClusterCommand } from './cluster.js';
 import { ConfigError, loadConfig, packageNodeName } from './config.js';
@@ -374,7 +375,7 @@ async function shellCommand(s: Settings, values: Record<string, unknown>): Promi
     typecheck: s.start.typecheck ?? true,
     history: history === '' ? false : history,
     banner: out.dim(
-      `hotcode ${version()} (Node ${process.version})${s.watch ? ', watching ' + s.start.src.map((d) => displayDir(d)).join(', ') : ''}; help() lists the commands, q() or Ctrl+D quits`,
+      `hotcode ${hotcodeVersion()} (Node ${process.version})${s.watch ? ', watching ' + s.start.src.map((d) => displayDir(d)).join(', ') : ''}; help() lists the commands, q() or Ctrl+D quits`,
     ),
   });
   process.on('unhandledRejection', (reason) =>
@@ -619,7 +620,7 @@ async function main(argv: string[]): Promise<void> {
     process.exit(0);
   }
   if (values.version) {
-    process.stdout.write(`hotcode ${version()}\n`);
+    process.stdout.write(`hotcode ${hotcodeVersion()}\n`);
     process.exit(0);
   }
   if (split.command === 'init') {

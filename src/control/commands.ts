@@ -10,7 +10,6 @@
  * same call in the node's own shell would; a deploy loads object files
  * that were compiled and type-checked on the deploying side.
  */
-import { readFileSync } from 'node:fs';
 import {
   applyDeploy,
   applyUpgradeDeploy,
@@ -509,17 +508,4 @@ function wireDeploy(r: DeployResult | UpgradeDeployResult, check: boolean): Wire
 
 function versionNumber(m: string): number | undefined {
   return describeSystem().find((v) => v.module === m && v.version === 'current')?.number;
-}
-
-/** hotcode's version, read once. */
-export function hotcodeVersion(): string {
-  try {
-    return (
-      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-        version: string;
-      }
-    ).version;
-  } catch {
-    return 'unknown';
-  }
 }

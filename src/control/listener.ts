@@ -38,7 +38,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { HotcodeError } from '../errors.js';
 import type { ControlOptions } from '../types.js';
-import { describe } from '../vocabulary.js';
+import { describe, hotcodeVersion } from '../vocabulary.js';
 import {
   bytesOf,
   newNonce,
@@ -50,7 +50,7 @@ import {
   tlsPsk,
 } from './auth.js';
 import { Channel } from './channel.js';
-import { type CommandContext, dispatch, hotcodeVersion } from './commands.js';
+import { type CommandContext, dispatch } from './commands.js';
 import { MAX_FRAME } from './frame.js';
 import {
   checkNodeName,

@@ -16,12 +16,12 @@
  * the node), the process count and the messages delivered; it keeps ten
  * minutes of samples, so an observer that attaches later still draws them.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { changeHistory, withOrigin } from '../changes.js';
 import { code, exit, l, Pid, processes, processInfo, sys } from '../index.js';
 import { isStarted, services } from '../node.js';
-import { describe } from '../vocabulary.js';
+import { describe, hotcodeVersion } from '../vocabulary.js';
 import {
   type Action,
   type ActionResult,
@@ -129,25 +129,6 @@ export function stopSampler(): void {
 }
 
 // ---- the snapshot --------------------------------------------------------------------------
-
-/** hotcode's version on the node, read once. */
-let hotcodeVersion: string | undefined;
-function version(): string {
-  if (hotcodeVersion === undefined) {
-    try {
-      hotcodeVersion = String(
-        (
-          JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-            version: unknown;
-          }
-        ).version,
-      );
-    } catch {
-      hotcodeVersion = 'unknown';
-    }
-  }
-  return hotcodeVersion;
-}
 
 /**
  * Whether each module's object file differs from its loaded version,
@@ -379,7 +360,7 @@ export async function collectSnapshot(
     node: {
       name,
       osPid: process.pid,
-      hotcode: version(),
+      hotcode: hotcodeVersion(),
       nodeVersion: process.version,
       uptimeMs: Math.round(process.uptime() * 1000),
       now: Date.now(),

@@ -17,7 +17,6 @@
  *   looking (`counter.` + Tab loads `counter` to list its exports).
  */
 
-import { readFileSync } from 'node:fs';
 import repl from 'node:repl';
 import { types } from 'node:util';
 import vm from 'node:vm';
@@ -59,18 +58,6 @@ export interface Shell {
   pid(): Pid;
   /** Resolves when the user leaves the shell (Ctrl+D, `.exit`, `q()`). */
   readonly closed: Promise<void>;
-}
-
-export function version(): string {
-  try {
-    return (
-      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-        version: string;
-      }
-    ).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** Does this input stop in the middle (an open call, block or template)? Then it goes on at the next line. */
