@@ -552,19 +552,30 @@ class Client implements ClusterClient {
           error: 'no_parent',
           message: `release ${cur.value.release} is the group's first: there is no parent to roll back to`,
         };
-      const to = await this.#release(from.parent);
-      if (!to)
-        return { error: 'no_parent', message: `release ${from.parent} is not in the bucket` };
       if ((await this.#liveNodes()).length === 0) return this.#empty();
-      const specs = specsBetween(from, to);
-      const claim = await this.#claim('rollback', cur, by, timeoutMs, () => ({
-        from: from.id,
-        to: to.id,
-        change: specs,
-      }));
-      if ('error' in claim) return claim;
-      return this.#run(claim, cur, to, timeoutMs, options, t0, from);
+      return this.#rollbackFrom(from, from.parent, cur, by, timeoutMs, options, t0);
     });
+  }
+
+  /** Current `from` back to its parent, in the same two phases as a deploy. */
+  async #rollbackFrom(
+    from: ReleaseRecord,
+    parent: number,
+    cur: { value: CurrentRecord; revision: number },
+    by: string,
+    timeoutMs: number,
+    options: ClusterRollbackOptions,
+    t0: number,
+  ): Promise<ClusterDeployResult> {
+    const to = await this.#release(parent);
+    if (!to) return { error: 'no_parent', message: `release ${parent} is not in the bucket` };
+    const claim = await this.#claim('rollback', cur, by, timeoutMs, () => ({
+      from: from.id,
+      to: to.id,
+      change: specsBetween(from, to),
+    }));
+    if ('error' in claim) return claim;
+    return this.#run(claim, cur, to, timeoutMs, options, t0, from);
   }
 
   async #exclusive(
@@ -988,16 +999,7 @@ class Client implements ClusterClient {
     const cur = await this.#get<CurrentRecord>(keys.current(this.group));
     if (!cur || cur.value.release !== rel.id || rel.parent === null)
       return { error: 'conflict', message: 'current moved' };
-    const to = await this.#release(rel.parent);
-    if (!to) return { error: 'no_parent', message: `release ${rel.parent} is not in the bucket` };
-    const specs = specsBetween(rel, to);
-    const claim = await this.#claim('rollback', cur, by, timeoutMs, () => ({
-      from: rel.id,
-      to: to.id,
-      change: specs,
-    }));
-    if ('error' in claim) return claim;
-    return this.#run(claim, cur, to, timeoutMs, {}, performance.now(), rel);
+    return this.#rollbackFrom(rel, rel.parent, cur, by, timeoutMs, {}, performance.now());
   }
 
   async close(): Promise<void> {
