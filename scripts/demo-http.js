@@ -1,4 +1,4 @@
-// What the live demos share: a free port on 127.0.0.1 and one GET over a
+// What the live demos (and the cluster and control tests) share: a free port on 127.0.0.1
 // keep-alive agent that never rejects (a failed request is counted, not thrown).
 import http from 'node:http';
 import net from 'node:net';

@@ -4,10 +4,13 @@
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../scripts/demo-http.js';
+
+/** A TCP port nobody listens on right now (the demos' helper). */
+export { freePort };
 
 export const NODE_FIXTURE = fileURLToPath(new URL('./fixtures/cluster/node.mjs', import.meta.url));
 
@@ -29,17 +32,6 @@ function tempDir(prefix) {
   const d = mkdtempSync(join(tmpdir(), prefix));
   temps.add(d);
   return d;
-}
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

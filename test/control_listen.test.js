@@ -24,6 +24,7 @@ import { after, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { runtimeDir, socketPath } from '../dist/control/paths.js';
 import { connect, start, stop } from '../dist/index.js';
+import { freePort } from '../scripts/demo-http.js';
 import { exited, NODE_SCRIPT, sandbox, stopChild } from './fixtures/control/harness.js';
 
 const box = sandbox('hotcode-listen-');
@@ -64,15 +65,6 @@ function listeningTcpPorts(pid) {
     }
   }
   return ports;
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('S9.1 a named node listens on a private Unix socket', { timeout: 120_000 }, () => {
